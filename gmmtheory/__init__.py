@@ -1,0 +1,84 @@
+"""gmmtheory: exact semantic information in diffusion models whose data are Gaussian mixtures.
+
+Typical use::
+
+    import numpy as np
+    import gmmtheory as gt
+
+    mix = gt.two_gaussians(d=1000, mu=1.0)
+    res = gt.class_entropy(mix, gt.OU(), np.linspace(0.5, 6, 64))
+    res.value, res.stderr, res.method
+
+The theory core (mixtures, processes, posteriors, entropies) imports neither torch nor diffusers; the optional
+``gmmtheory.bridge`` subpackage does, lazily.
+"""
+
+from gmmtheory.entropy import (
+    EntropyResult,
+    applicable_methods,
+    bayes_error,
+    binary_snr,
+    class_entropy,
+    collision_probability,
+    mutual_information,
+    precision_scope,
+)
+from gmmtheory.mixture import (
+    GaussianMixture,
+    Hierarchy,
+    Partition,
+    empirical,
+    hierarchical,
+    k_classes,
+    random_mixture,
+    two_gaussians,
+)
+from gmmtheory.posterior import (
+    class_posterior,
+    component_log_likelihoods,
+    conditional_denoisers,
+    denoiser,
+    eps_prediction,
+    log_class_posterior,
+    log_density,
+    score,
+)
+from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, edm_sigma_grid, get_process
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EDM",
+    "OU",
+    "VE",
+    "VP",
+    "DiscreteVP",
+    "EntropyResult",
+    "Flow",
+    "GaussianMixture",
+    "Hierarchy",
+    "Partition",
+    "Process",
+    "applicable_methods",
+    "bayes_error",
+    "binary_snr",
+    "class_entropy",
+    "class_posterior",
+    "collision_probability",
+    "component_log_likelihoods",
+    "conditional_denoisers",
+    "denoiser",
+    "edm_sigma_grid",
+    "empirical",
+    "eps_prediction",
+    "get_process",
+    "hierarchical",
+    "k_classes",
+    "log_class_posterior",
+    "log_density",
+    "mutual_information",
+    "precision_scope",
+    "random_mixture",
+    "score",
+    "two_gaussians",
+]

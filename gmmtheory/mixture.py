@@ -1,0 +1,529 @@
+"""Gaussian mixtures p_0 = Σ_k π_k N(μ_k, Σ_k), their covariance forms, constructors and label partitions.
+
+A mixture in dimension d with K components is stored once, validated eagerly (before any jit work), and carries
+the spectral decomposition Σ_k = U_k diag(λ_k) U_kᵀ of every component covariance. Under any forward process
+X_t = a X_0 + σ ε the class-conditional covariance is C_k(t) = a² Σ_k + σ² I = U_k diag(a² λ_k + σ²) U_kᵀ, so the
+eigendecomposition computed here is reused for every time t.
+
+Covariance forms accepted by ``GaussianMixture(means, cov=...)`` (d: dimension, K: number of components):
+
+=================  ================  =============================================
+``cov`` shape      kind              meaning
+=================  ================  =============================================
+``()`` scalar      ``shared_iso``    Σ_k = s² I for every k (default s² = 1)
+``(K,)``           ``class_iso``     Σ_k = s_k² I
+``(K, d)``         ``class_diag``    Σ_k = diag(v_k)
+``(d, d)``         ``shared_full``   Σ_k = Σ for every k
+``(K, d, d)``      ``class_full``    Σ_k general symmetric positive semi-definite
+=================  ================  =============================================
+
+When K == d the shapes ``(K,)``/``(d,)`` and ``(K, d)``/``(d, d)`` coincide; they are read as ``class_iso`` and
+``class_diag`` respectively unless ``cov_kind`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+CovKind = Literal["shared_iso", "class_iso", "class_diag", "shared_full", "class_full"]
+COV_KINDS: tuple[str, ...] = ("shared_iso", "class_iso", "class_diag", "shared_full", "class_full")
+
+# Relative tolerance for symmetry and for calling an eigenvalue negative (relative to the largest |eigenvalue|).
+_SYM_RTOL = 1e-8
+_PSD_RTOL = 1e-10
+
+
+class Spectrum(NamedTuple):
+    """Per-component eigendecomposition Σ_k = U_k diag(evals_k) U_kᵀ, as plain float64 numpy arrays.
+
+    ``evals``: (K, d) eigenvalues λ_kj ≥ 0. ``basis``: None when every U_k = I (isotropic and diagonal forms),
+    (d, d) when all components share one basis U, (K, d, d) for per-component bases (columns are eigenvectors).
+    """
+
+    evals: np.ndarray
+    basis: np.ndarray | None
+
+
+def _as_float_array(value: object, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers; got {type(value).__name__}: {exc}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
+    return arr
+
+
+def _check_psd_matrices(mats: np.ndarray, name: str) -> None:
+    """Raise if any of the (..., d, d) matrices is not symmetric positive semi-definite."""
+    scale = np.maximum(np.max(np.abs(mats), axis=(-2, -1)), 1e-300)
+    asym = np.max(np.abs(mats - np.swapaxes(mats, -1, -2)), axis=(-2, -1))
+    if np.any(asym > _SYM_RTOL * scale):
+        bad = int(np.argmax(asym / scale)) if mats.ndim == 3 else None
+        where = f" (component {bad})" if bad is not None else ""
+        raise ValueError(f"{name} must be symmetric{where}; max |Σ − Σᵀ| = {float(np.max(asym)):.3g}")
+    evals = np.linalg.eigvalsh(mats)
+    lowest = evals[..., 0]
+    if np.any(lowest < -_PSD_RTOL * scale):
+        bad = int(np.argmin(lowest / scale)) if mats.ndim == 3 else None
+        where = f" (component {bad})" if bad is not None else ""
+        raise ValueError(
+            f"{name} must be positive semi-definite{where}; smallest eigenvalue {float(np.min(lowest)):.6g} < 0"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianMixture:
+    """A Gaussian mixture p_0(x) = Σ_k π_k N(x; μ_k, Σ_k) in dimension d with K components.
+
+    Args:
+        means: (K, d) component means μ_k.
+        cov: covariance in one of five forms (see the module docstring); default 1.0, i.e. Σ_k = I.
+        weights: (K,) mixing weights π_k ≥ 0 summing to 1; default uniform 1/K.
+        cov_kind: optional explicit form name, needed only to disambiguate shapes when K == d.
+
+    Attributes:
+        means, cov, weights: validated float64 numpy arrays (cov in its given form).
+        cov_kind: one of ``COV_KINDS``.
+        K, d: number of components and dimension.
+
+    Covariances may be singular (positive semi-definite; a mixture of points has Σ_k = 0), in which case times
+    with σ(t) = 0 are rejected by the functions that would divide by zero.
+    """
+
+    means: np.ndarray
+    cov: np.ndarray
+    weights: np.ndarray
+    cov_kind: str
+
+    def __init__(
+        self,
+        means: object,
+        cov: object = 1.0,
+        weights: object | None = None,
+        *,
+        cov_kind: CovKind | None = None,
+    ) -> None:
+        mu = _as_float_array(means, "means")
+        if mu.ndim != 2 or mu.shape[0] < 1 or mu.shape[1] < 1:
+            raise ValueError(f"means must have shape (K, d) with K ≥ 1 and d ≥ 1; got shape {mu.shape}")
+        K, d = mu.shape
+        c = _as_float_array(cov, "cov")
+        kind = cov_kind if cov_kind is not None else _infer_cov_kind(c.shape, K, d)
+        if kind not in COV_KINDS:
+            raise ValueError(f"cov_kind must be one of {COV_KINDS}; got {kind!r}")
+        expected = {
+            "shared_iso": (),
+            "class_iso": (K,),
+            "class_diag": (K, d),
+            "shared_full": (d, d),
+            "class_full": (K, d, d),
+        }[kind]
+        if c.shape != expected:
+            raise ValueError(
+                f"cov has shape {c.shape}, which does not fit K={K} components in d={d} dimensions; allowed: "
+                f"() scalar, ({K},) per-class isotropic, ({K}, {d}) per-class diagonal, ({d}, {d}) shared full, "
+                f"({K}, {d}, {d}) per-class full"
+            )
+        if kind in ("shared_iso", "class_iso", "class_diag") and np.any(c < 0):
+            raise ValueError(f"cov must be positive semi-definite: variances must be ≥ 0; smallest is {c.min():.6g}")
+        if kind in ("shared_full", "class_full"):
+            _check_psd_matrices(c, "cov")
+            c = 0.5 * (c + np.swapaxes(c, -1, -2))
+        if weights is None:
+            w = np.full(K, 1.0 / K)
+        else:
+            w = _as_float_array(weights, "weights")
+            if w.shape != (K,):
+                raise ValueError(f"weights must have shape ({K},) to match means; got shape {w.shape}")
+            if np.any(w < 0):
+                raise ValueError(f"weights must be non-negative; got minimum {w.min():.6g}")
+            total = float(w.sum())
+            if abs(total - 1.0) > 1e-8:
+                raise ValueError(f"weights must sum to 1 (within 1e-8); they sum to {total:.12g}")
+            w = w / total
+        for name, arr in (("means", mu), ("cov", c), ("weights", w)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "cov_kind", kind)
+
+    # ----------------------------------------------------------------------------------------------- basic facts
+    @property
+    def K(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def d(self) -> int:
+        return int(self.means.shape[1])
+
+    @functools.cached_property
+    def shared_covariance(self) -> bool:
+        """True when every component has the same covariance (whatever form it was given in)."""
+        if self.cov_kind in ("shared_iso", "shared_full"):
+            return True
+        return bool(np.all(self.cov == self.cov[:1]))
+
+    @functools.cached_property
+    def isotropic(self) -> bool:
+        """True when every Σ_k is a multiple of the identity (forms ``shared_iso`` and ``class_iso``)."""
+        if self.cov_kind in ("shared_iso", "class_iso"):
+            return True
+        return False
+
+    @functools.cached_property
+    def spectrum(self) -> Spectrum:
+        """Eigendecomposition of every Σ_k, computed once (numpy, float64) and reused for every time."""
+        K, d = self.K, self.d
+        c = self.cov
+        if self.cov_kind == "shared_iso":
+            return Spectrum(np.full((K, d), float(c)), None)
+        if self.cov_kind == "class_iso":
+            return Spectrum(np.repeat(c[:, None], d, axis=1), None)
+        if self.cov_kind == "class_diag":
+            return Spectrum(np.array(c), None)
+        if self.cov_kind == "shared_full":
+            lam, U = np.linalg.eigh(c)
+            return Spectrum(np.repeat(np.clip(lam, 0.0, None)[None], K, axis=0), U)
+        lam, U = np.linalg.eigh(c)
+        return Spectrum(np.clip(lam, 0.0, None), U)
+
+    @functools.cached_property
+    def singular(self) -> bool:
+        """True when some Σ_k has a zero eigenvalue (then C_k(t) is singular where σ(t) = 0)."""
+        return bool(np.any(self.spectrum.evals <= 0.0))
+
+    def component_covariances(self) -> np.ndarray:
+        """All Σ_k as a dense (K, d, d) array (for small d; used by baselines and tests)."""
+        K, d = self.K, self.d
+        if self.cov_kind == "shared_iso":
+            return np.broadcast_to(float(self.cov) * np.eye(d), (K, d, d)).copy()
+        if self.cov_kind == "class_iso":
+            return self.cov[:, None, None] * np.eye(d)[None]
+        if self.cov_kind == "class_diag":
+            return np.stack([np.diag(v) for v in self.cov])
+        if self.cov_kind == "shared_full":
+            return np.broadcast_to(self.cov, (K, d, d)).copy()
+        return np.array(self.cov)
+
+    def data_covariance(self) -> np.ndarray:
+        """Covariance of X_0: Σ_k π_k (Σ_k + μ_k μ_kᵀ) − μ̄ μ̄ᵀ, dense (d, d)."""
+        mbar = self.weights @ self.means
+        centred = self.means - mbar
+        within = np.einsum("k,kij->ij", self.weights, self.component_covariances())
+        return within + np.einsum("k,ki,kj->ij", self.weights, centred, centred)
+
+    def entropy_of_labels(self) -> float:
+        """H[Z] = −Σ_k π_k log π_k (nats)."""
+        w = self.weights[self.weights > 0]
+        return float(-np.sum(w * np.log(w)))
+
+    def sample(self, key: jax.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw n samples (x, z) from p_0 with an explicit PRNG key; returns numpy arrays (n, d) and (n,)."""
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer; got {n!r}")
+        kz, ke = jax.random.split(key)
+        z = np.asarray(jax.random.choice(kz, self.K, shape=(n,), p=np.asarray(self.weights)))
+        eps = np.asarray(jax.random.normal(ke, (n, self.d), dtype=np.float64), dtype=np.float64)
+        lam, U = self.spectrum
+        scaled = eps * np.sqrt(lam[z])
+        if U is None:
+            noise = scaled
+        elif U.ndim == 2:
+            noise = scaled @ U.T
+        else:
+            noise = np.einsum("nj,nij->ni", scaled, U[z])
+        return self.means[z] + noise, z
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture(K={self.K}, d={self.d}, cov_kind={self.cov_kind!r})"
+
+
+def _infer_cov_kind(shape: tuple[int, ...], K: int, d: int) -> str:
+    if shape == ():
+        return "shared_iso"
+    if shape == (K,):
+        return "class_iso"
+    if shape == (K, d):
+        return "class_diag"
+    if shape == (d, d):
+        return "shared_full"
+    if shape == (K, d, d):
+        return "class_full"
+    raise ValueError(
+        f"cov has shape {shape}, which does not fit K={K} components in d={d} dimensions; allowed: () scalar, "
+        f"({K},) per-class isotropic, ({K}, {d}) per-class diagonal, ({d}, {d}) shared full, ({K}, {d}, {d}) "
+        "per-class full"
+    )
+
+
+# ------------------------------------------------------------------------------------------------------ partitions
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """A partition P = {B_1, …, B_M} of the labels {0, …, K−1} into non-empty groups.
+
+    Build it from a list of groups, ``Partition([[0, 1], [2, 3]])``, or from a group index per label,
+    ``Partition.from_assignment([0, 0, 1, 1])``. ``assignment[k]`` is the group of label k; ``names`` label the
+    groups (default ``"0"``, ``"1"``, …). The group posterior is p(B | x) = Σ_{k ∈ B} p(k | x).
+    """
+
+    assignment: np.ndarray
+    names: tuple[str, ...]
+
+    def __init__(self, groups: Sequence[Sequence[int]], names: Sequence[str] | None = None) -> None:
+        try:
+            groups = [[int(k) for k in g] for g in groups]
+        except (TypeError, ValueError):
+            raise ValueError("partition groups must be a sequence of sequences of integer labels") from None
+        if not groups or any(len(g) == 0 for g in groups):
+            raise ValueError("partition must have at least one group and every group must be non-empty")
+        labels = [k for g in groups for k in g]
+        K = len(labels)
+        if sorted(labels) != list(range(K)):
+            seen: dict[int, int] = {}
+            for k in labels:
+                seen[k] = seen.get(k, 0) + 1
+            dup = sorted(k for k, c in seen.items() if c > 1)
+            missing = sorted(set(range(max(max(labels) + 1, K))) - set(labels))
+            raise ValueError(
+                "partition must cover every label 0..K−1 exactly once; "
+                f"repeated labels: {dup}, missing labels: {missing}, negative labels: {sorted(k for k in labels if k < 0)}"
+            )
+        assignment = np.empty(K, dtype=np.int64)
+        for m, g in enumerate(groups):
+            assignment[g] = m
+        assignment.setflags(write=False)
+        if names is None:
+            names = tuple(str(m) for m in range(len(groups)))
+        else:
+            names = tuple(str(n) for n in names)
+            if len(names) != len(groups):
+                raise ValueError(f"names must have one entry per group ({len(groups)}); got {len(names)}")
+        object.__setattr__(self, "assignment", assignment)
+        object.__setattr__(self, "names", names)
+
+    @classmethod
+    def from_assignment(cls, assignment: Sequence[int], names: Sequence[str] | None = None) -> Partition:
+        """Partition from the group index of each label (group indices must be 0..M−1, each used)."""
+        a = np.asarray(assignment)
+        if a.ndim != 1 or a.size == 0 or not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"assignment must be a non-empty 1-D sequence of integers; got {assignment!r}")
+        M = int(a.max()) + 1
+        if a.min() < 0 or set(a.tolist()) != set(range(M)):
+            raise ValueError(f"assignment must use every group index 0..M−1 and no other; got {sorted(set(a.tolist()))}")
+        return cls([np.flatnonzero(a == m).tolist() for m in range(M)], names)
+
+    @classmethod
+    def identity(cls, K: int) -> Partition:
+        """The finest partition: every label its own group."""
+        return cls([[k] for k in range(K)])
+
+    @classmethod
+    def trivial(cls, K: int) -> Partition:
+        """The coarsest partition: one group holding every label (its entropy is always 0)."""
+        return cls([list(range(K))])
+
+    @property
+    def K(self) -> int:
+        return int(self.assignment.size)
+
+    @property
+    def M(self) -> int:
+        return len(self.names)
+
+    @property
+    def groups(self) -> list[list[int]]:
+        return [np.flatnonzero(self.assignment == m).tolist() for m in range(self.M)]
+
+    def membership(self) -> np.ndarray:
+        """(K, M) 0/1 matrix: membership[k, m] = 1 when label k is in group m."""
+        out = np.zeros((self.K, self.M))
+        out[np.arange(self.K), self.assignment] = 1.0
+        return out
+
+    def group_weights(self, weights: np.ndarray) -> np.ndarray:
+        """Group probabilities π_B = Σ_{k∈B} π_k."""
+        return np.asarray(weights) @ self.membership()
+
+    def refines(self, other: Partition) -> bool:
+        """True when every group of self lies inside a group of other (self is finer or equal)."""
+        if other.K != self.K:
+            return False
+        return all(len(set(other.assignment[g].tolist())) == 1 for g in self.groups)
+
+    def __repr__(self) -> str:
+        return f"Partition({self.groups}, names={list(self.names)})"
+
+
+def check_partition(partition: Partition | None, K: int) -> Partition:
+    """Validate ``partition`` against K labels (None means the identity partition)."""
+    if partition is None:
+        return Partition.identity(K)
+    if not isinstance(partition, Partition):
+        raise ValueError(f"partition must be a gmmtheory.Partition or None; got {type(partition).__name__}")
+    if partition.K != K:
+        raise ValueError(
+            f"partition covers {partition.K} labels but the mixture has K={K} components; "
+            "a partition must cover every label 0..K−1 exactly once"
+        )
+    return partition
+
+
+# ---------------------------------------------------------------------------------------------------- constructors
+def _check_positive(value: float, name: str, allow_zero: bool = False) -> float:
+    v = float(value)
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}; got {value!r}")
+    return v
+
+
+def _check_count(value: int, name: str, minimum: int = 1) -> int:
+    if not isinstance(value, (int, np.integer)) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
+    return int(value)
+
+
+def two_gaussians(d: int, mu: float = 1.0, sigma: float = 1.0, weights: object | None = None) -> GaussianMixture:
+    """Biroli et al.'s model: means ±m with m = mu·(1, …, 1) so |m|² = d·mu², covariance sigma²·I, equal weights.
+
+    Args:
+        d: dimension. mu: per-coordinate mean (the scaled separation μ̃). sigma: within-class standard deviation.
+        weights: optional (2,) weights (default equal).
+    """
+    d = _check_count(d, "d")
+    mu = _check_positive(mu, "mu", allow_zero=True)
+    sigma = _check_positive(sigma, "sigma")
+    m = np.full(d, mu)
+    return GaussianMixture(np.stack([m, -m]), sigma**2, weights)
+
+
+def k_classes(
+    K: int,
+    d: int,
+    mu: float = 1.0,
+    sigma: float = 1.0,
+    geometry: Literal["orthogonal", "simplex"] = "orthogonal",
+    weights: object | None = None,
+) -> GaussianMixture:
+    """K classes with means of norm |μ_k| = mu·√d and shared covariance sigma²·I.
+
+    ``geometry="orthogonal"``: μ_k = mu√d e_k (pairwise distance mu√(2d)). ``"simplex"``: centred regular simplex,
+    μ_k = mu√d·√(K/(K−1))·(e_k − 1/K), pairwise distance mu√(2dK/(K−1)), mean of the means 0. Needs K ≤ d.
+    For K = 2, the simplex is ``two_gaussians`` up to a rotation.
+    """
+    K = _check_count(K, "K")
+    d = _check_count(d, "d")
+    if K > d:
+        raise ValueError(f"K must be ≤ d for {geometry} class means; got K={K}, d={d}")
+    mu = _check_positive(mu, "mu", allow_zero=True)
+    sigma = _check_positive(sigma, "sigma")
+    eye = np.eye(K, d)
+    if geometry == "orthogonal":
+        means = mu * np.sqrt(d) * eye
+    elif geometry == "simplex":
+        if K < 2:
+            raise ValueError("simplex geometry needs K ≥ 2")
+        centred = eye.copy()
+        centred[:, :K] -= 1.0 / K
+        means = mu * np.sqrt(d) * np.sqrt(K / (K - 1)) * centred
+    else:
+        raise ValueError(f"geometry must be 'orthogonal' or 'simplex'; got {geometry!r}")
+    return GaussianMixture(means, sigma**2, weights)
+
+
+def random_mixture(
+    key: jax.Array,
+    K: int,
+    d: int,
+    cov_kind: CovKind = "class_full",
+    mean_scale: float = 1.0,
+    dirichlet: float | None = None,
+) -> GaussianMixture:
+    """A random mixture with covariance of the given form, from an explicit PRNG key.
+
+    Means are N(0, mean_scale²) per coordinate. Variances lie in [0.5, 2]; full covariances are
+    A Aᵀ/d + 0.5 I with A standard normal (d × d). Weights are uniform, or Dirichlet(dirichlet·1) when given.
+    """
+    K = _check_count(K, "K")
+    d = _check_count(d, "d")
+    if cov_kind not in COV_KINDS:
+        raise ValueError(f"cov_kind must be one of {COV_KINDS}; got {cov_kind!r}")
+    km, kc, kw = jax.random.split(key, 3)
+    means = mean_scale * np.asarray(jax.random.normal(km, (K, d), dtype=np.float64), dtype=np.float64)
+    unif = lambda shape: 0.5 + 1.5 * np.asarray(jax.random.uniform(kc, shape, dtype=np.float64), dtype=np.float64)
+    if cov_kind == "shared_iso":
+        cov = float(unif(()))
+    elif cov_kind == "class_iso":
+        cov = unif((K,))
+    elif cov_kind == "class_diag":
+        cov = unif((K, d))
+    else:
+        n = 1 if cov_kind == "shared_full" else K
+        A = np.asarray(jax.random.normal(kc, (n, d, d), dtype=np.float64), dtype=np.float64)
+        cov = A @ np.swapaxes(A, -1, -2) / d + 0.5 * np.eye(d)
+        cov = cov[0] if cov_kind == "shared_full" else cov
+    if dirichlet is None:
+        weights = None
+    else:
+        w = np.asarray(jax.random.dirichlet(kw, np.full(K, float(dirichlet)), dtype=np.float64), dtype=np.float64)
+        weights = w / w.sum()
+    return GaussianMixture(means, cov, weights, cov_kind=cov_kind)
+
+
+class Hierarchy(NamedTuple):
+    """A hierarchical mixture and its partitions: ``coarse`` (superclasses) and ``fine`` (every class)."""
+
+    mixture: GaussianMixture
+    coarse: Partition
+    fine: Partition
+
+
+def hierarchical(
+    n_super: int,
+    n_sub: int,
+    d: int,
+    mu_super: float = 1.0,
+    mu_sub: float = 0.25,
+    sigma: float = 1.0,
+) -> Hierarchy:
+    """Two-level factorising mixture: class (a, b) has mean u_a + v_b, a < n_super, b < n_sub.
+
+    The u_a form a centred regular simplex of norm mu_super·√d in the first
+    n_super coordinates, the v_b a centred simplex of norm mu_sub·√d in the next n_sub coordinates, so superclass
+    means are far apart and subclass means close when mu_super > mu_sub. With n_super = n_sub = 2 the means are
+    ±u ± v. Labels are k = a·n_sub + b; ``coarse`` groups the labels by a. Needs n_super + n_sub ≤ d.
+    """
+    n_super = _check_count(n_super, "n_super", 2)
+    n_sub = _check_count(n_sub, "n_sub", 2)
+    d = _check_count(d, "d")
+    if n_super + n_sub > d:
+        raise ValueError(f"d must be ≥ n_super + n_sub = {n_super + n_sub}; got d={d}")
+    u = k_classes(n_super, n_super, 1.0, geometry="simplex").means  # unit-norm rows scaled below
+    v = k_classes(n_sub, n_sub, 1.0, geometry="simplex").means
+    u = u / np.linalg.norm(u, axis=1, keepdims=True) * _check_positive(mu_super, "mu_super") * np.sqrt(d)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True) * _check_positive(mu_sub, "mu_sub") * np.sqrt(d)
+    means = np.zeros((n_super * n_sub, d))
+    for a in range(n_super):
+        for b in range(n_sub):
+            means[a * n_sub + b, :n_super] = u[a]
+            means[a * n_sub + b, n_super : n_super + n_sub] = v[b]
+    mixture = GaussianMixture(means, _check_positive(sigma, "sigma") ** 2)
+    coarse = Partition([[a * n_sub + b for b in range(n_sub)] for a in range(n_super)],
+                       names=[f"super{a}" for a in range(n_super)])
+    return Hierarchy(mixture, coarse, Partition.identity(n_super * n_sub))
+
+
+def empirical(points: object) -> GaussianMixture:
+    """A finite training set as a mixture of P equally weighted points (Σ_k = 0): p_0 = (1/P) Σ_i δ(x − x_i).
+
+    H[index | X_t] of this mixture gives Biroli et al.'s collapse (memorisation) time.
+    """
+    pts = _as_float_array(points, "points")
+    if pts.ndim != 2:
+        raise ValueError(f"points must have shape (P, d); got {pts.shape}")
+    return GaussianMixture(pts, 0.0)

@@ -1,0 +1,211 @@
+"""Exact posterior quantities of a Gaussian mixture under a forward process.
+
+Given X_t = a X_0 + σ ε with X_0 ~ Σ_k π_k N(μ_k, Σ_k), the class-conditional law is X_t | Z=k ~ N(a μ_k, C_k),
+C_k = a² Σ_k + σ² I = U_k diag(c_k) U_kᵀ with c_kj = a² λ_kj + σ². With r_k = U_kᵀ (x − a μ_k):
+
+- component log-likelihood  ℓ_k(x) = −½ Σ_j r_kj²/c_kj − ½ Σ_j log c_kj − (d/2) log 2π;
+- class posterior           p_t(k | x) = softmax_k(log π_k + ℓ_k(x)); for a partition, p(B | x) = Σ_{k∈B} p(k | x);
+- log density               log p_t(x) = logsumexp_k(log π_k + ℓ_k(x));
+- conditional denoiser      x̂_0(x, k) = μ_k + a Σ_k C_k⁻¹ (x − a μ_k) = μ_k + U_k (a λ_k / c_k ⊙ r_k);
+- unconditional denoiser    x̂_0(x) = Σ_k p_t(k | x) x̂_0(x, k) (group-conditional: the sum restricted to B);
+- score                     ∇ log p_t(x) = (a x̂_0(x) − x)/σ²;  noise prediction ε̂ = (x − a x̂_0(x))/σ.
+
+Everything is computed in log space (log_softmax / logsumexp), so separated classes and tiny weights are stable.
+x has shape (..., d); t is a scalar or an array broadcastable to x.shape[:-1]. The functions are jit/vmap
+friendly in x and t; the mixture's eigendecomposition is computed once (``GaussianMixture.spectrum``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from gmmtheory.mixture import GaussianMixture, Partition, check_partition
+from gmmtheory.processes import Process
+
+
+class MixtureArrays(NamedTuple):
+    """A mixture as a pytree of arrays in the components' eigenbases (see ``mixture_arrays``).
+
+    means (K, d); log_weights (K,); evals (K, d) eigenvalues λ_kj; basis None, (d, d) or (K, d, d);
+    means_own (K, d) = U_kᵀ μ_k (each mean in its own component's basis).
+    """
+
+    means: Array
+    log_weights: Array
+    evals: Array
+    basis: Array | None
+    means_own: Array
+
+
+def mixture_arrays(mixture: GaussianMixture) -> MixtureArrays:
+    """The arrays the exact formulas need, as jax arrays in the current default float precision."""
+    host = _host_arrays(mixture)
+    return MixtureArrays(*(None if a is None else jnp.asarray(a) for a in host))
+
+
+@functools.lru_cache(maxsize=32)
+def _host_arrays_cached(mixture: GaussianMixture) -> tuple[np.ndarray | None, ...]:
+    evals, basis = mixture.spectrum
+    with np.errstate(divide="ignore"):
+        log_w = np.log(mixture.weights)
+    if basis is None:
+        own = mixture.means
+    elif basis.ndim == 2:
+        own = mixture.means @ basis
+    else:
+        own = np.einsum("kj,kjl->kl", mixture.means, basis)
+    return mixture.means, log_w, evals, basis, own
+
+
+def _host_arrays(mixture: GaussianMixture) -> tuple[np.ndarray | None, ...]:
+    return _host_arrays_cached(mixture)
+
+
+def to_bases(basis: Array | None, v: Array) -> Array:
+    """Coordinates of v (..., d) in every component basis: (..., K, d), or (..., 1, d) when the basis is shared."""
+    if basis is None:
+        return v[..., None, :]
+    if basis.ndim == 2:
+        return (v @ basis)[..., None, :]
+    return jnp.einsum("...j,kjl->...kl", v, basis)
+
+
+def from_bases(basis: Array | None, r: Array) -> Array:
+    """Inverse of ``to_bases`` applied per component: (..., K, d) eigen-coordinates → (..., K, d) standard ones."""
+    if basis is None:
+        return r
+    if basis.ndim == 2:
+        return r @ basis.T
+    return jnp.einsum("...kl,kjl->...kj", r, basis)
+
+
+def _a_s2(process: Process, t: object, batch_shape: tuple[int, ...]) -> tuple[Array, Array]:
+    t = jnp.asarray(t, dtype=jnp.result_type(float))
+    a = jnp.broadcast_to(process.alpha(t), batch_shape)
+    s = jnp.broadcast_to(process.sigma(t), batch_shape)
+    return a, s * s
+
+
+def _residuals(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+    """r_k = U_kᵀ(x − a μ_k) of shape (..., K, d) and c_k = a² λ_k + σ² of shape (..., K, d)."""
+    a_ = a[..., None, None]
+    r = to_bases(arr.basis, x) - a_ * arr.means_own
+    c = a_**2 * arr.evals + s2[..., None, None]
+    return r, c
+
+
+def _loglik_from(r: Array, c: Array) -> Array:
+    d = r.shape[-1]
+    return -0.5 * jnp.sum(r * r / c, axis=-1) - 0.5 * jnp.sum(jnp.log(c), axis=-1) - 0.5 * d * math.log(2 * math.pi)
+
+
+def _prep(mixture: GaussianMixture, process: Process, t: object, x: object) -> tuple[MixtureArrays, Array, Array, Array]:
+    x = jnp.asarray(x, dtype=jnp.result_type(float))
+    if x.shape[-1:] != (mixture.d,):
+        raise ValueError(f"x must have shape (..., {mixture.d}) to match the mixture's dimension; got {x.shape}")
+    a, s2 = _a_s2(process, t, x.shape[:-1])
+    return mixture_arrays(mixture), a, s2, x
+
+
+def component_log_likelihoods(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
+    """ℓ_k(x) = log N(x; a μ_k, a² Σ_k + σ² I) for every component: shape (..., K)."""
+    arr, a, s2, x = _prep(mixture, process, t, x)
+    return _loglik_from(*_residuals(arr, a, s2, x))
+
+
+def group_log_probs(log_p: Array, partition: Partition) -> Array:
+    """log p(B | x) = logsumexp_{k ∈ B} log p(k | x): (..., K) → (..., M)."""
+    mask = jnp.asarray(partition.membership()) > 0
+    expanded = jnp.where(mask, log_p[..., :, None], -jnp.inf)
+    return jax.nn.logsumexp(expanded, axis=-2)
+
+
+def log_class_posterior(
+    mixture: GaussianMixture, process: Process, t: object, x: object, partition: Partition | None = None
+) -> Array:
+    """log p_t(k | x), shape (..., K); with a partition, log p_t(B | x), shape (..., M)."""
+    part = None if partition is None else check_partition(partition, mixture.K)
+    arr, a, s2, x = _prep(mixture, process, t, x)
+    log_p = jax.nn.log_softmax(arr.log_weights + _loglik_from(*_residuals(arr, a, s2, x)), axis=-1)
+    return log_p if part is None else group_log_probs(log_p, part)
+
+
+def class_posterior(
+    mixture: GaussianMixture, process: Process, t: object, x: object, partition: Partition | None = None
+) -> Array:
+    """p_t(k | x) (or p_t(B | x) for a partition)."""
+    return jnp.exp(log_class_posterior(mixture, process, t, x, partition))
+
+
+def log_density(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
+    """log p_t(x) = logsumexp_k(log π_k + ℓ_k(x)), shape (...)."""
+    arr, a, s2, x = _prep(mixture, process, t, x)
+    return jax.nn.logsumexp(arr.log_weights + _loglik_from(*_residuals(arr, a, s2, x)), axis=-1)
+
+
+def conditional_denoisers(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
+    """x̂_0(x, k) = E[X_0 | X_t = x, Z = k] for every k: shape (..., K, d)."""
+    arr, a, s2, x = _prep(mixture, process, t, x)
+    r, c = _residuals(arr, a, s2, x)
+    return arr.means + from_bases(arr.basis, a[..., None, None] * arr.evals / c * r)
+
+
+def _posterior_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+    r, c = _residuals(arr, a, s2, x)
+    log_p = jax.nn.log_softmax(arr.log_weights + _loglik_from(r, c), axis=-1)
+    dens = arr.means + from_bases(arr.basis, a[..., None, None] * arr.evals / c * r)
+    return log_p, dens
+
+
+def denoiser(
+    mixture: GaussianMixture,
+    process: Process,
+    t: object,
+    x: object,
+    label: object | None = None,
+    partition: Partition | None = None,
+) -> Array:
+    """E[X_0 | X_t = x] (label None), E[X_0 | X_t = x, Z = label], or with a partition E[X_0 | X_t = x, Z ∈ B_label].
+
+    ``label`` is an int or an integer array broadcastable to x.shape[:-1]. Shape (..., d).
+    """
+    part = None if partition is None else check_partition(partition, mixture.K)
+    arr, a, s2, x = _prep(mixture, process, t, x)
+    log_p, dens = _posterior_and_denoisers(arr, a, s2, x)
+    if label is None:
+        weights = jnp.exp(log_p)
+    else:
+        lab = jnp.broadcast_to(jnp.asarray(label), x.shape[:-1])
+        n_labels = mixture.K if part is None else part.M
+        if isinstance(label, (int, np.integer)) and not 0 <= int(label) < n_labels:
+            raise ValueError(f"label must be in 0..{n_labels - 1}; got {label}")
+        member = jnp.eye(mixture.K) if part is None else jnp.asarray(part.membership())
+        in_group = member[:, lab]  # (K, ...)
+        in_group = jnp.moveaxis(in_group, 0, -1)
+        weights = jax.nn.softmax(jnp.where(in_group > 0, log_p, -jnp.inf), axis=-1)
+    return jnp.einsum("...k,...kd->...d", weights, dens)
+
+
+def score(mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None) -> Array:
+    """∇_x log p_t(x) = (a x̂_0(x) − x)/σ² (or the class-conditional score when ``label`` is given)."""
+    x = jnp.asarray(x, dtype=jnp.result_type(float))
+    a, s2 = _a_s2(process, t, x.shape[:-1])
+    xhat = denoiser(mixture, process, t, x, label)
+    return (a[..., None] * xhat - x) / s2[..., None]
+
+
+def eps_prediction(
+    mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None
+) -> Array:
+    """ε̂(x) = E[ε | X_t = x] = (x − a x̂_0(x))/σ (class-conditional when ``label`` is given)."""
+    x = jnp.asarray(x, dtype=jnp.result_type(float))
+    a, s2 = _a_s2(process, t, x.shape[:-1])
+    xhat = denoiser(mixture, process, t, x, label)
+    return (x - a[..., None] * xhat) / jnp.sqrt(s2)[..., None]

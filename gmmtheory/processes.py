@@ -1,0 +1,353 @@
+"""Forward noising processes X_t = a(t) X_0 + σ(t) ε, ε ~ N(0, I).
+
+Every process gives the signal scale a(t), the noise scale σ(t), the SNR γ(t) = a²/σ² and the log-SNR
+λ(t) = log γ, the inverse map λ ↦ t, and the coefficients of the equivalent linear SDE
+dX = f(t) X dt + g(t) dW with f = d log a / dt and g² = dσ²/dt − 2 f σ². Since H[Z | X_t] depends on t only
+through γ(t), ``p.convert(t, q)`` maps times of process p to the times of process q with the same SNR.
+
+================  ==========================  ======================  =========================
+process           a(t)                        σ(t)²                   time domain
+================  ==========================  ======================  =========================
+``OU()``          e^{−t}                      1 − e^{−2t}             t ≥ 0 (Biroli et al.)
+``VP(βmin,βmax)``  exp(−½ B(t)), B = ∫₀ᵗ β      1 − a²                  0 ≤ t ≤ 1, β linear in t
+``DiscreteVP``    √ᾱ(t)                       1 − ᾱ(t)                0 ≤ t ≤ N−1 (step index)
+``VE()``          1                           t                       t ≥ 0
+``EDM(σ_data)``   σ_data                      t²  (t ≡ σ)             t ≥ 0
+``Flow()``        1 − t                       t²                      0 ≤ t ≤ 1
+================  ==========================  ======================  =========================
+
+All methods take scalars or arrays (numpy or jax) and are jit/vmap compatible; they do not validate (use
+``check_times`` for that, which the entropy functions call before any jit work).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+ArrayLike = float | np.ndarray | Array
+
+
+class Process:
+    """Base class: subclasses define ``alpha``, ``log_snr``, ``t_from_log_snr`` and the time domain."""
+
+    name: str = "process"
+    t_min: float = 0.0
+    t_max: float = math.inf
+
+    # --- to be provided by subclasses -------------------------------------------------------------------------
+    def alpha(self, t: ArrayLike) -> Array:  # pragma: no cover - abstract
+        """Signal scale a(t)."""
+        raise NotImplementedError
+
+    def sigma(self, t: ArrayLike) -> Array:  # pragma: no cover - abstract
+        """Noise scale σ(t)."""
+        raise NotImplementedError
+
+    def log_snr(self, t: ArrayLike) -> Array:  # pragma: no cover - abstract
+        """λ(t) = log(a²/σ²)."""
+        raise NotImplementedError
+
+    def t_from_log_snr(self, lam: ArrayLike) -> Array:  # pragma: no cover - abstract
+        """The time t with λ(t) = lam."""
+        raise NotImplementedError
+
+    # --- derived ----------------------------------------------------------------------------------------------
+    def snr(self, t: ArrayLike) -> Array:
+        """γ(t) = a(t)²/σ(t)²."""
+        return jnp.exp(self.log_snr(t))
+
+    def t_from_snr(self, snr: ArrayLike) -> Array:
+        """The time t with γ(t) = snr."""
+        return self.t_from_log_snr(jnp.log(jnp.asarray(snr)))
+
+    def t_from_sigma_ve(self, sigma_ve: ArrayLike) -> Array:
+        """The time whose SNR equals that of VE/EDM (unit data scale) noise level σ: γ = 1/σ²."""
+        return self.t_from_log_snr(-2.0 * jnp.log(jnp.asarray(sigma_ve)))
+
+    def convert(self, t: ArrayLike, to: Process) -> Array:
+        """Times of process ``to`` with the same SNR as times ``t`` of this process."""
+        return to.t_from_log_snr(self.log_snr(t))
+
+    def _elementwise_grad(self, fn, t: ArrayLike) -> Array:
+        t = jnp.asarray(t, dtype=jnp.result_type(float))
+        flat = t.reshape(-1)
+        return jax.vmap(jax.grad(fn))(flat).reshape(t.shape)
+
+    def dlog_snr_dt(self, t: ArrayLike) -> Array:
+        """dλ/dt (negative: the SNR falls in forward time)."""
+        return self._elementwise_grad(lambda s: self.log_snr(s), t)
+
+    def drift(self, t: ArrayLike) -> Array:
+        """f(t) = d log a/dt, the linear drift coefficient of dX = f X dt + g dW."""
+        return self._elementwise_grad(lambda s: jnp.log(self.alpha(s)), t)
+
+    def diffusion_sq(self, t: ArrayLike) -> Array:
+        """g(t)² = dσ²/dt − 2 f(t) σ(t)²."""
+        dvar = self._elementwise_grad(lambda s: self.sigma(s) ** 2, t)
+        return dvar - 2.0 * self.drift(t) * self.sigma(t) ** 2
+
+    def check_times(self, t: object, name: str = "t") -> np.ndarray:
+        """Validate times eagerly: real, finite, inside [t_min, t_max]. Returns a float64 numpy array."""
+        return check_times(t, self, name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def check_times(t: object, process: Process, name: str = "t") -> np.ndarray:
+    """Return ``t`` as a float64 numpy array (scalar or 1-D), raising ``ValueError`` naming ``name`` if invalid."""
+    try:
+        arr = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number or a 1-D array of real numbers; got {t!r}") from None
+    if arr.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D array of times; got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must contain at least one time")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or inf); got {arr[~np.isfinite(arr)][:3].tolist()}")
+    if np.any(arr < process.t_min) or np.any(arr > process.t_max):
+        raise ValueError(
+            f"{name} must lie in [{process.t_min:g}, {process.t_max:g}] for {process!r}; "
+            f"got values from {arr.min():g} to {arr.max():g}"
+        )
+    return arr
+
+
+@dataclass(frozen=True)
+class OU(Process):
+    """Ornstein–Uhlenbeck / "Biroli time": dX = −X dt + √2 dW, a = e^{−t}, σ² = 1 − e^{−2t}, λ = −log(e^{2t} − 1)."""
+
+    name = "OU"
+
+    def alpha(self, t: ArrayLike) -> Array:
+        return jnp.exp(-jnp.asarray(t))
+
+    def sigma(self, t: ArrayLike) -> Array:
+        return jnp.sqrt(-jnp.expm1(-2.0 * jnp.asarray(t)))
+
+    def log_snr(self, t: ArrayLike) -> Array:
+        return -jnp.log(jnp.expm1(2.0 * jnp.asarray(t)))
+
+    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+        return 0.5 * jax.nn.softplus(-jnp.asarray(lam))
+
+
+@dataclass(frozen=True)
+class VP(Process):
+    """Continuous variance-preserving process with linear β(t) = β_min + t(β_max − β_min), t ∈ [0, 1].
+
+    B(t) = β_min t + ½ (β_max − β_min) t², a = e^{−B/2}, σ² = 1 − e^{−B}, λ = −log(e^{B} − 1).
+    Discrete schedules (DDPM, Stable Diffusion) come from ``VP.from_betas``, ``VP.from_alphas_cumprod``,
+    ``VP.ddpm_linear()`` and ``VP.sd15()``.
+    """
+
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    name = "VP"
+    t_max = 1.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.beta_min) and np.isfinite(self.beta_max)) or self.beta_min <= 0:
+            raise ValueError(f"beta_min must be finite and > 0; got {self.beta_min!r}")
+        if self.beta_max < self.beta_min:
+            raise ValueError(f"beta_max must be ≥ beta_min; got beta_max={self.beta_max!r} < {self.beta_min!r}")
+
+    def _B(self, t: ArrayLike) -> Array:
+        t = jnp.asarray(t)
+        return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t**2
+
+    def alpha(self, t: ArrayLike) -> Array:
+        return jnp.exp(-0.5 * self._B(t))
+
+    def sigma(self, t: ArrayLike) -> Array:
+        return jnp.sqrt(-jnp.expm1(-self._B(t)))
+
+    def log_snr(self, t: ArrayLike) -> Array:
+        return -jnp.log(jnp.expm1(self._B(t)))
+
+    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+        B = jax.nn.softplus(-jnp.asarray(lam))
+        db = self.beta_max - self.beta_min
+        if db == 0:
+            return B / self.beta_min
+        return (jnp.sqrt(self.beta_min**2 + 2.0 * db * B) - self.beta_min) / db
+
+    @staticmethod
+    def from_betas(betas: object, name: str = "discrete VP") -> DiscreteVP:
+        """Discrete VP from a β table: ᾱ_n = Π_{i ≤ n} (1 − β_i)."""
+        b = np.asarray(betas, dtype=np.float64)
+        if b.ndim != 1 or b.size < 2 or not np.all(np.isfinite(b)) or np.any(b <= 0) or np.any(b >= 1):
+            raise ValueError("betas must be a 1-D table of at least 2 values in (0, 1)")
+        return DiscreteVP(tuple(np.cumprod(1.0 - b).tolist()), name)
+
+    @staticmethod
+    def from_alphas_cumprod(alphas_cumprod: object, name: str = "discrete VP") -> DiscreteVP:
+        """Discrete VP from an ᾱ table (strictly decreasing, in (0, 1))."""
+        return DiscreteVP(tuple(np.asarray(alphas_cumprod, dtype=np.float64).tolist()), name)
+
+    @staticmethod
+    def ddpm_linear(n_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> DiscreteVP:
+        """DDPM's linear schedule (Ho et al.): β linear from 1e-4 to 0.02 over 1000 steps."""
+        return VP.from_betas(np.linspace(beta_start, beta_end, n_steps), "DDPM linear")
+
+    @staticmethod
+    def sd15(n_steps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012) -> DiscreteVP:
+        """Stable Diffusion 1.5's "scaled_linear" schedule: √β linear from √0.00085 to √0.012 over 1000 steps."""
+        return VP.from_betas(np.linspace(beta_start**0.5, beta_end**0.5, n_steps) ** 2, "SD1.5 scaled linear")
+
+
+@dataclass(frozen=True)
+class DiscreteVP(Process):
+    """Discrete VP schedule ᾱ_0 > ᾱ_1 > … > ᾱ_{N−1}; time is the (real-valued) step index t ∈ [0, N−1].
+
+    λ_n = log(ᾱ_n / (1 − ᾱ_n)) is interpolated linearly between integer steps (timestep interpolation), so
+    a = √sigmoid(λ), σ = √sigmoid(−λ). ``first_step_below(ᾱ)`` gives the first integer step with ᾱ_n < value.
+    """
+
+    alphas_cumprod: tuple[float, ...]
+    label: str = "discrete VP"
+    name = "DiscreteVP"
+
+    def __post_init__(self) -> None:
+        ab = np.asarray(self.alphas_cumprod)
+        if ab.ndim != 1 or ab.size < 2 or not np.all(np.isfinite(ab)) or np.any(ab <= 0) or np.any(ab >= 1):
+            raise ValueError("alphas_cumprod must be a 1-D table of at least 2 values in (0, 1)")
+        if np.any(np.diff(ab) >= 0):
+            raise ValueError("alphas_cumprod must be strictly decreasing")
+
+    @property
+    def t_max(self) -> float:  # type: ignore[override]
+        return float(len(self.alphas_cumprod) - 1)
+
+    @property
+    def _table(self) -> tuple[np.ndarray, np.ndarray]:
+        ab = np.asarray(self.alphas_cumprod)
+        return np.arange(ab.size, dtype=np.float64), np.log(ab) - np.log1p(-ab)
+
+    def log_snr(self, t: ArrayLike) -> Array:
+        n, lam = self._table
+        return jnp.interp(jnp.asarray(t), n, lam)
+
+    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+        n, table = self._table
+        return jnp.interp(jnp.asarray(lam), table[::-1], n[::-1])
+
+    def alpha(self, t: ArrayLike) -> Array:
+        return jnp.sqrt(jax.nn.sigmoid(self.log_snr(t)))
+
+    def sigma(self, t: ArrayLike) -> Array:
+        return jnp.sqrt(jax.nn.sigmoid(-self.log_snr(t)))
+
+    def first_step_below(self, alpha_bar: float) -> int:
+        """First integer step n with ᾱ_n < alpha_bar (e.g. 1/Λ for the speciation step); −1 if none."""
+        ab = np.asarray(self.alphas_cumprod)
+        below = np.flatnonzero(ab < alpha_bar)
+        return int(below[0]) if below.size else -1
+
+    def __repr__(self) -> str:
+        return f"DiscreteVP({self.label!r}, N={len(self.alphas_cumprod)})"
+
+
+@dataclass(frozen=True)
+class VE(Process):
+    """Variance-exploding (Brownian) process: a = 1, σ² = t, λ = −log t."""
+
+    name = "VE"
+
+    def alpha(self, t: ArrayLike) -> Array:
+        return jnp.ones_like(jnp.asarray(t, dtype=jnp.result_type(float)))
+
+    def sigma(self, t: ArrayLike) -> Array:
+        return jnp.sqrt(jnp.asarray(t))
+
+    def log_snr(self, t: ArrayLike) -> Array:
+        return -jnp.log(jnp.asarray(t))
+
+    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+        return jnp.exp(-jnp.asarray(lam))
+
+
+@dataclass(frozen=True)
+class EDM(Process):
+    """EDM / EDM2 parameterisation with time t ≡ σ: X_σ = σ_data·X_0 + σ ε, so a = σ_data, γ = σ_data²/σ².
+
+    The mixture is taken in unit scale and multiplied by ``sigma_data`` (EDM2 scales its data to 0.5); with the
+    default σ_data = 1 this is VE indexed by σ, and OU time corresponds to t = ½ log(1 + σ²).
+    """
+
+    sigma_data: float = 1.0
+    name = "EDM"
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.sigma_data) or self.sigma_data <= 0:
+            raise ValueError(f"sigma_data must be finite and > 0; got {self.sigma_data!r}")
+
+    def alpha(self, t: ArrayLike) -> Array:
+        return jnp.full_like(jnp.asarray(t, dtype=jnp.result_type(float)), self.sigma_data)
+
+    def sigma(self, t: ArrayLike) -> Array:
+        return jnp.asarray(t, dtype=jnp.result_type(float))
+
+    def log_snr(self, t: ArrayLike) -> Array:
+        return 2.0 * (math.log(self.sigma_data) - jnp.log(jnp.asarray(t)))
+
+    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+        return self.sigma_data * jnp.exp(-0.5 * jnp.asarray(lam))
+
+    def __repr__(self) -> str:
+        return f"EDM(sigma_data={self.sigma_data:g})"
+
+
+@dataclass(frozen=True)
+class Flow(Process):
+    """Rectified flow / linear interpolation: a = 1 − t, σ = t, λ = 2 log((1 − t)/t), t ∈ [0, 1]."""
+
+    name = "Flow"
+    t_max = 1.0
+
+    def alpha(self, t: ArrayLike) -> Array:
+        return 1.0 - jnp.asarray(t)
+
+    def sigma(self, t: ArrayLike) -> Array:
+        return jnp.asarray(t, dtype=jnp.result_type(float))
+
+    def log_snr(self, t: ArrayLike) -> Array:
+        t = jnp.asarray(t)
+        return 2.0 * (jnp.log1p(-t) - jnp.log(t))
+
+    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+        return jax.nn.sigmoid(-0.5 * jnp.asarray(lam))
+
+
+def edm_sigma_grid(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> np.ndarray:
+    """EDM's sampling grid σ_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0..N−1 (decreasing)."""
+    if not isinstance(n_steps, (int, np.integer)) or n_steps < 2:
+        raise ValueError(f"n_steps must be an integer ≥ 2; got {n_steps!r}")
+    if not (0 < sigma_min < sigma_max) or not np.isfinite(sigma_max):
+        raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got {sigma_min!r}, {sigma_max!r}")
+    i = np.arange(n_steps) / (n_steps - 1)
+    return (sigma_max ** (1 / rho) + i * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+
+
+def get_process(name: str, **kwargs: float) -> Process:
+    """A process by name: 'ou', 'vp', 've', 'edm', 'flow', 'ddpm', 'sd15' (case-insensitive)."""
+    table = {
+        "ou": OU,
+        "vp": VP,
+        "ve": VE,
+        "edm": EDM,
+        "flow": Flow,
+        "ddpm": VP.ddpm_linear,
+        "sd15": VP.sd15,
+    }
+    key = str(name).lower()
+    if key not in table:
+        raise ValueError(f"process must be one of {sorted(table)}; got {name!r}")
+    return table[key](**kwargs)
