@@ -25,6 +25,7 @@ import numpy as np
 
 from gmmtheory.entropy import montecarlo, quadrature, reduced
 from gmmtheory.entropy.common import (
+    FUNCTIONALS,
     EntropyResult,
     check_key,
     check_method,
@@ -102,19 +103,21 @@ def posterior_statistic(
 ) -> EntropyResult:
     """E_{x∼p_t} f(p_t(· | x)) for a functional f in ("entropy", "collision", "max"), validated and dispatched."""
     _check_inputs(mixture, process)
+    if functional not in FUNCTIONALS:
+        raise ValueError(f"functional must be one of {FUNCTIONALS}; got {functional!r}")
     times = check_times(t, process)
     part = check_partition(partition, mixture.K)
     chosen = resolve_method(mixture, method)
     if mixture.singular and np.any(np.asarray(process.sigma(times)) == 0):
         raise ValueError("t must have σ(t) > 0 for a mixture with singular covariances (e.g. points); t=0 is not allowed")
     memb = membership_or_none(part)
+    n = check_n_samples(DEFAULT_SAMPLES.get(chosen, 2) if n_samples is None else n_samples)
+    prng = check_key(key)
     if chosen == "quadrature":
         with precision_scope(precision):
             value = quadrature.quadrature_statistic(mixture, process, times, functional, memb, n_nodes)
         stderr, n_used = np.zeros_like(value), int(n_nodes)
     else:
-        n = check_n_samples(DEFAULT_SAMPLES[chosen] if n_samples is None else n_samples)
-        prng = check_key(key)
         fn = reduced.reduced_statistic if chosen == "reduced" else montecarlo.montecarlo_statistic
         with precision_scope(precision):
             value, stderr, n_used = fn(mixture, process, times, functional, memb, n, prng)

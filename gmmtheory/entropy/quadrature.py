@@ -69,6 +69,23 @@ def _logits(llr: Array, log_weights: Array) -> Array:
     return jnp.stack([log_weights[0] + 0.5 * llr, log_weights[1] - 0.5 * llr], axis=-1)
 
 
+def _binary_accuracy(s: Array, log_weights: Array, membership: Array | None) -> Array:
+    """E max_z p(z | x) = P(the Bayes rule is right) = π_0 Φ((2s + b)/(2√s)) + π_1 Φ((2s − b)/(2√s)), b = log π_0/π_1.
+
+    At s = 0 it is max(π_0, π_1); with the one-group partition it is 1.
+    """
+    if membership is not None and membership.shape[1] == 1:
+        return jnp.ones_like(s)
+    pi = jnp.exp(log_weights)
+    b = log_weights[0] - log_weights[1]
+    safe = jnp.where(s > 0, s, 1.0)
+    root = 2.0 * jnp.sqrt(safe)
+    acc = pi[0] * jax.scipy.stats.norm.cdf((2.0 * safe + b) / root) + pi[1] * jax.scipy.stats.norm.cdf(
+        (2.0 * safe - b) / root
+    )
+    return jnp.where(s > 0, acc, jnp.max(pi))
+
+
 @functools.partial(jax.jit, static_argnames=("functional",))
 def binary_expectation(
     s: Array, log_weights: Array, nodes: Array, node_weights: Array, membership: Array | None, functional: str
@@ -79,8 +96,10 @@ def binary_expectation(
     For s ≥ SWITCH_SNR the integrand varies on an O(1) scale in L while L's law is wide, so instead
     E f = f_∞ + Σ_z π_z ∫ (f(L) − f_∞) N(L; ±2s, 4s) dL, where f_∞ is f at a decided posterior (the same on both
     sides) and f − f_∞ decays like |L| e^{−|L|}: composite Gauss–Legendre on a window of half-width 60 around the
-    decision point, split there (f = max p has a kink at it).
+    decision point. f = max p has a kink at the decision point, so it uses its closed form (``_binary_accuracy``).
     """
+    if functional == "max":
+        return _binary_accuracy(s, log_weights, membership)
     s_lo = jnp.minimum(s, SWITCH_SNR)[:, None]
     s_hi = jnp.maximum(s, SWITCH_SNR)[:, None]
     gl_nodes, gl_weights = (jnp.asarray(v, dtype=s.dtype) for v in window_rule())
