@@ -51,7 +51,7 @@ def mixture_arrays(mixture: GaussianMixture) -> MixtureArrays:
 
 
 @functools.lru_cache(maxsize=32)
-def _host_arrays_cached(mixture: GaussianMixture) -> tuple[np.ndarray | None, ...]:
+def _host_arrays(mixture: GaussianMixture) -> tuple[np.ndarray | None, ...]:
     evals, basis = mixture.spectrum
     with np.errstate(divide="ignore"):
         log_w = np.log(mixture.weights)
@@ -62,10 +62,6 @@ def _host_arrays_cached(mixture: GaussianMixture) -> tuple[np.ndarray | None, ..
     else:
         own = np.einsum("kj,kjl->kl", mixture.means, basis)
     return mixture.means, log_w, evals, basis, own
-
-
-def _host_arrays(mixture: GaussianMixture) -> tuple[np.ndarray | None, ...]:
-    return _host_arrays_cached(mixture)
 
 
 def to_bases(basis: Array | None, v: Array) -> Array:

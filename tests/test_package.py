@@ -1,0 +1,63 @@
+"""Packaging, public API and command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gmmtheory as gt
+from gmmtheory import cli
+
+
+def test_import_does_not_pull_torch_or_diffusers():
+    code = "import sys, gmmtheory; bad = [m for m in ('torch', 'diffusers', 'sklearn') if m in sys.modules]; print(bad)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_public_api_is_exported():
+    for name in gt.__all__:
+        assert hasattr(gt, name), name
+
+
+def test_cli_entropy_json_matches_library(capsys):
+    assert cli.main(["entropy", "--preset", "two", "--d", "50", "--t", "0.5,1.5", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    expected = gt.class_entropy(gt.two_gaussians(50), gt.OU(), np.array([0.5, 1.5])).value
+    np.testing.assert_allclose([r["H"] for r in rows], expected, rtol=1e-12)
+    assert [r["t"] for r in rows] == [0.5, 1.5]
+
+
+def test_cli_mixture_file_and_csv(tmp_path, capsys):
+    path = tmp_path / "mix.json"
+    path.write_text(json.dumps({"means": [[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0]], "cov": [1.0, 0.5, 2.0]}))
+    assert cli.main(["entropy", "--mixture", str(path), "--t", "0.1:1:3", "--csv", "--n-samples", "512"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("t,H,H_stderr") and len(lines) == 4
+
+
+def test_cli_bad_input_is_a_clear_error(capsys):
+    assert cli.main(["entropy", "--preset", "two", "--d", "5", "--t", "-1"]) == 2
+    assert "t must lie" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["entropy", "--t", "a:b"])
+
+
+def test_module_entry_point_help():
+    out = subprocess.run([sys.executable, "-m", "gmmtheory", "--help"], capture_output=True, text=True, check=True)
+    assert "report" in out.stdout and "examples" in out.stdout
+
+
+def test_report_quick(tmp_path):
+    from gmmtheory.report import write_report
+
+    path = write_report(tmp_path, quick=True)
+    text = path.read_text()
+    assert text.startswith("# gmmtheory report")
+    for line in text.splitlines():
+        if line.startswith("!["):
+            assert (tmp_path / line.split("(")[1].rstrip(")")).exists()
