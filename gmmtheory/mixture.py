@@ -51,7 +51,7 @@ class Spectrum(NamedTuple):
 
 def _as_float_array(value: object, name: str) -> np.ndarray:
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.array(value, dtype=np.float64, copy=True)  # a private copy: never freeze the caller's array
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be an array of real numbers; got {type(value).__name__}: {exc}") from None
     if not np.all(np.isfinite(arr)):
@@ -92,8 +92,9 @@ class GaussianMixture:
         cov_kind: one of ``COV_KINDS``.
         K, d: number of components and dimension.
 
-    Covariances may be singular (positive semi-definite; a mixture of points has Σ_k = 0), in which case times
-    with σ(t) = 0 are rejected by the functions that would divide by zero.
+    Covariances may be singular (positive semi-definite; a mixture of points has Σ_k = 0). The entropy and rate
+    functions then reject times with σ(t) = 0; the pointwise posterior functions (jit-traceable, so they cannot
+    validate times) return NaN there.
     """
 
     means: np.ndarray
@@ -375,7 +376,10 @@ def check_partition(partition: Partition | None, K: int) -> Partition:
 
 # ---------------------------------------------------------------------------------------------------- constructors
 def _check_positive(value: float, name: str, allow_zero: bool = False) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number; got {value!r}") from None
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         bound = "≥ 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}; got {value!r}")
@@ -383,7 +387,7 @@ def _check_positive(value: float, name: str, allow_zero: bool = False) -> float:
 
 
 def _check_count(value: int, name: str, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or int(value) < minimum:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
         raise ValueError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
     return int(value)
 
@@ -453,6 +457,9 @@ def random_mixture(
     d = _check_count(d, "d")
     if cov_kind not in COV_KINDS:
         raise ValueError(f"cov_kind must be one of {COV_KINDS}; got {cov_kind!r}")
+    mean_scale = _check_positive(mean_scale, "mean_scale", allow_zero=True)
+    if dirichlet is not None:
+        dirichlet = _check_positive(dirichlet, "dirichlet")
     km, kc, kw = jax.random.split(key, 3)
     means = mean_scale * np.asarray(jax.random.normal(km, (K, d), dtype=np.float64), dtype=np.float64)
     unif = lambda shape: 0.5 + 1.5 * np.asarray(jax.random.uniform(kc, shape, dtype=np.float64), dtype=np.float64)

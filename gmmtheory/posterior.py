@@ -149,15 +149,14 @@ def log_density(mixture: GaussianMixture, process: Process, t: object, x: object
 def conditional_denoisers(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
     """x̂_0(x, k) = E[X_0 | X_t = x, Z = k] for every k: shape (..., K, d)."""
     arr, a, s2, x = _prep(mixture, process, t, x)
-    r, c = _residuals(arr, a, s2, x)
-    return arr.means + from_bases(arr.basis, a[..., None, None] * arr.evals / c * r)
+    return _loglik_and_denoisers(arr, a, s2, x)[1]
 
 
-def _posterior_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+def _loglik_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+    """Component log-likelihoods (..., K) and conditional denoisers (..., K, d)."""
     r, c = _residuals(arr, a, s2, x)
-    log_p = jax.nn.log_softmax(arr.log_weights + _loglik_from(r, c), axis=-1)
     dens = arr.means + from_bases(arr.basis, a[..., None, None] * arr.evals / c * r)
-    return log_p, dens
+    return _loglik_from(r, c), dens
 
 
 def denoiser(
@@ -174,19 +173,28 @@ def denoiser(
     """
     part = None if partition is None else check_partition(partition, mixture.K)
     arr, a, s2, x = _prep(mixture, process, t, x)
-    log_p, dens = _posterior_and_denoisers(arr, a, s2, x)
+    loglik, dens = _loglik_and_denoisers(arr, a, s2, x)
     if label is None:
-        weights = jnp.exp(log_p)
+        weights = jax.nn.softmax(arr.log_weights + loglik, axis=-1)
     else:
         lab = jnp.broadcast_to(jnp.asarray(label), x.shape[:-1])
         n_labels = mixture.K if part is None else part.M
         if isinstance(label, (int, np.integer)) and not 0 <= int(label) < n_labels:
             raise ValueError(f"label must be in 0..{n_labels - 1}; got {label}")
-        member = jnp.eye(mixture.K) if part is None else jnp.asarray(part.membership())
-        in_group = member[:, lab]  # (K, ...)
-        in_group = jnp.moveaxis(in_group, 0, -1)
-        weights = jax.nn.softmax(jnp.where(in_group > 0, log_p, -jnp.inf), axis=-1)
+        # Within the group B: p(k | x, B) ∝ π_k N(x; aμ_k, C_k) (uniform prior weights if π_B = 0).
+        weights = jax.nn.softmax(jnp.asarray(_group_log_priors(mixture, part))[lab] + loglik, axis=-1)
     return jnp.einsum("...k,...kd->...d", weights, dens)
+
+
+def _group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> np.ndarray:
+    """(M, K) table: log π_k for k in group m (0 for every member if the group has zero mass), −inf outside."""
+    part = Partition.identity(mixture.K) if partition is None else partition
+    member = part.membership().T > 0  # (M, K)
+    with np.errstate(divide="ignore"):
+        log_w = np.log(mixture.weights)
+    mass = member @ mixture.weights
+    inside = np.where(mass[:, None] > 0, log_w[None, :], 0.0)
+    return np.where(member, inside, -np.inf)
 
 
 def score(mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None) -> Array:

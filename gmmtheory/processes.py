@@ -154,8 +154,10 @@ class VP(Process):
     t_max = 1.0
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.beta_min) and np.isfinite(self.beta_max)) or self.beta_min <= 0:
+        if not np.isfinite(self.beta_min) or self.beta_min <= 0:
             raise ValueError(f"beta_min must be finite and > 0; got {self.beta_min!r}")
+        if not np.isfinite(self.beta_max):
+            raise ValueError(f"beta_max must be finite; got {self.beta_max!r}")
         if self.beta_max < self.beta_min:
             raise ValueError(f"beta_max must be ≥ beta_min; got beta_max={self.beta_max!r} < {self.beta_min!r}")
 
@@ -332,6 +334,8 @@ def edm_sigma_grid(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80
         raise ValueError(f"n_steps must be an integer ≥ 2; got {n_steps!r}")
     if not (0 < sigma_min < sigma_max) or not np.isfinite(sigma_max):
         raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got {sigma_min!r}, {sigma_max!r}")
+    if not (np.isfinite(rho) and rho > 0):
+        raise ValueError(f"rho must be finite and > 0; got {rho!r}")
     i = np.arange(n_steps) / (n_steps - 1)
     return (sigma_max ** (1 / rho) + i * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
 
