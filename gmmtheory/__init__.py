@@ -43,12 +43,42 @@ from gmmtheory.posterior import (
     log_density,
     score,
 )
+from gmmtheory.landmarks import (
+    CurveLandmarks,
+    Landmarks,
+    bimodality_time,
+    collapse_time,
+    collapse_time_theory,
+    covariance_speciation_time,
+    entropy_landmarks,
+    index_entropy,
+    instability_time,
+    landmarks,
+    speciation_time,
+    top_eigenvalue,
+)
+from gmmtheory.logtime import LogTimeTable, logtime_study
+from gmmtheory.rate import binary_mmse, entropy_rate
 from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, edm_sigma_grid, get_process
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CurveLandmarks",
     "EDM",
+    "Landmarks",
+    "LogTimeTable",
+    "bimodality_time",
+    "collapse_time",
+    "collapse_time_theory",
+    "covariance_speciation_time",
+    "entropy_landmarks",
+    "index_entropy",
+    "instability_time",
+    "landmarks",
+    "logtime_study",
+    "speciation_time",
+    "top_eigenvalue",
     "OU",
     "VE",
     "VP",
@@ -69,6 +99,8 @@ __all__ = [
     "conditional_denoisers",
     "denoiser",
     "edm_sigma_grid",
+    "entropy_rate",
+    "binary_mmse",
     "empirical",
     "eps_prediction",
     "get_process",

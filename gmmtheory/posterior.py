@@ -149,10 +149,10 @@ def log_density(mixture: GaussianMixture, process: Process, t: object, x: object
 def conditional_denoisers(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
     """x̂_0(x, k) = E[X_0 | X_t = x, Z = k] for every k: shape (..., K, d)."""
     arr, a, s2, x = _prep(mixture, process, t, x)
-    return _loglik_and_denoisers(arr, a, s2, x)[1]
+    return loglik_and_denoisers(arr, a, s2, x)[1]
 
 
-def _loglik_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+def loglik_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
     """Component log-likelihoods (..., K) and conditional denoisers (..., K, d)."""
     r, c = _residuals(arr, a, s2, x)
     dens = arr.means + from_bases(arr.basis, a[..., None, None] * arr.evals / c * r)
@@ -173,7 +173,7 @@ def denoiser(
     """
     part = None if partition is None else check_partition(partition, mixture.K)
     arr, a, s2, x = _prep(mixture, process, t, x)
-    loglik, dens = _loglik_and_denoisers(arr, a, s2, x)
+    loglik, dens = loglik_and_denoisers(arr, a, s2, x)
     if label is None:
         weights = jax.nn.softmax(arr.log_weights + loglik, axis=-1)
     else:

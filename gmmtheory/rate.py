@@ -58,7 +58,7 @@ from gmmtheory.entropy.common import (
 from gmmtheory.entropy.quadrature import SWITCH_SNR, gauss_hermite, window_rule
 from gmmtheory.entropy.reduced import _mean_span, gram_over_time, shared_gram_blocks
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
-from gmmtheory.posterior import MixtureArrays, _posterior_and_denoisers, mixture_arrays, to_bases
+from gmmtheory.posterior import MixtureArrays, loglik_and_denoisers, mixture_arrays, to_bases
 from gmmtheory.processes import Process, check_times
 
 RATE_METHODS = ("auto", "closed_form", "denoiser_gap", "autodiff")
@@ -267,7 +267,8 @@ def _gap_kernel(arr: MixtureArrays, keys, classes, a, s2, member, *, chunk):
         x = a[:, None, None] * x0[None] + sig[:, None, None] * eps[None]  # (T, n, d)
         a_b = jnp.broadcast_to(a[:, None], (T, chunk))
         s2_b = jnp.broadcast_to(s2[:, None], (T, chunk))
-        log_p, dens = _posterior_and_denoisers(arr, a_b, s2_b, x)  # (T, n, K), (T, n, K, d)
+        loglik, dens = loglik_and_denoisers(arr, a_b, s2_b, x)  # (T, n, K), (T, n, K, d)
+        log_p = jax.nn.log_softmax(arr.log_weights + loglik, axis=-1)
         log_pb = jax.nn.logsumexp(jnp.where(member > 0, log_p[..., :, None], -jnp.inf), axis=-2)  # (T, n, M)
         own = log_pb[..., group_of]  # log p(B(k) | x) for every k
         w_in = jnp.where(jnp.isfinite(own), jnp.exp(log_p - jnp.where(jnp.isfinite(own), own, 0.0)), 0.0)
