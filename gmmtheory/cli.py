@@ -1,8 +1,11 @@
 """Command-line interface: ``gmmtheory SUBCOMMAND ...`` (also ``python -m gmmtheory``).
 
 Subcommands:
-  entropy   H[Z | X_t] (and I, φ, Bayes error) of a preset mixture over a time grid, as a table / JSON / CSV
-  report    the main job: writes report.md and figures into --out (default ./out/report)
+  entropy    H[Z | X_t] (and I, φ, Bayes error) of a mixture over a time grid, as a table / JSON / CSV
+  rate       dH/dt (or d/dlog σ, d/dλ) over a time grid
+  landmarks  every speciation landmark of a mixture in a process's time
+  logtime    the log-time concentration study (landmarks against d, OU vs EDM)
+  report     the main job: writes report.md and figures into --out (default ./out/report)
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ EXAMPLES = """examples:
   gmmtheory entropy --preset two --d 1000 --process ou --t 0.5:6:12
   gmmtheory entropy --preset kclasses --K 10 --d 10000 --process edm --t 1:300:8 --json
   gmmtheory entropy --mixture my_mixture.npz --process vp --t 0.1:1:10 --csv
+  gmmtheory rate --preset two --d 1000 --t 2:5:7 --wrt log_sigma
+  gmmtheory landmarks --preset hierarchical --d 1000 --process edm --json
+  gmmtheory logtime --dims 1:6:11 --out out/logtime
 """
 
 
@@ -78,6 +84,13 @@ def build_mixture(args: argparse.Namespace):
     return gt.hierarchical(2, 2, args.d, args.mu, args.mu / 4, args.sigma).mixture
 
 
+def add_format_args(p: argparse.ArgumentParser) -> None:
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="print JSON")
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV")
+    p.set_defaults(format="table")
+
+
 def emit_table(rows: list[dict], fmt: str, out=None) -> None:
     """Print rows as an aligned table, JSON or CSV."""
     out = out or sys.stdout
@@ -121,6 +134,81 @@ def cmd_entropy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rate(args: argparse.Namespace) -> int:
+    import gmmtheory as gt
+
+    mixture = build_mixture(args)
+    process = gt.get_process(args.process)
+    t = args.t if args.t is not None else np.linspace(0.1, 5.0, 12)
+    res = gt.entropy_rate(mixture, process, t, wrt=args.wrt, method=args.method, n_samples=args.n_samples,
+                          key=args.seed)
+    rows = [{"t": float(ti), f"dH/d{args.wrt}": float(v), "stderr": float(e)}
+            for ti, v, e in zip(np.atleast_1d(t), np.atleast_1d(res.value), np.atleast_1d(res.stderr))]
+    if args.format == "table":
+        print(f"# {mixture!r}, process {process!r}, method {res.method}")
+    emit_table(rows, args.format)
+    return 0
+
+
+def cmd_landmarks(args: argparse.Namespace) -> int:
+    import gmmtheory as gt
+
+    partitions = None
+    if args.mixture is None and args.preset == "hierarchical":
+        h = gt.hierarchical(2, 2, args.d, args.mu, args.mu / 4, args.sigma)
+        mixture, partitions = h.mixture, {"coarse": h.coarse}
+    else:
+        mixture = build_mixture(args)
+    process = gt.get_process(args.process)
+    lm = gt.landmarks(mixture, process, partitions=partitions, n_samples=args.n_samples, key=args.seed)
+    flat = {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v) for k, v in lm.as_dict().items()}
+    if args.format == "table":
+        print(f"# {mixture!r}, process {process!r}")
+        emit_table([{"landmark": k, "value": v} for k, v in flat.items()], "table")
+    elif args.format == "json":
+        print(json.dumps(flat, indent=2, default=float))
+    else:
+        emit_table([flat], "csv")
+    return 0
+
+
+def cmd_logtime(args: argparse.Namespace) -> int:
+    import gmmtheory as gt
+
+    lo, hi, n = args.dims.split(":")
+    dims = np.logspace(float(lo), float(hi), int(n))
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    table = gt.logtime_study(dims, args.mu, models=models)
+    if args.format == "table":
+        print(table.to_markdown())
+    else:
+        emit_table(table.rows(), args.format)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with open(args.out / "logtime.csv", "w", newline="") as fh:
+            emit_table(table.rows(), "csv", fh)
+        _logtime_figure(table, args.out)
+    return 0
+
+
+def _logtime_figure(table, out: Path) -> None:
+    from gmmtheory import plotting
+
+    with plotting.style():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        for (model, level) in sorted({(r["model"], r["level"]) for r in table.rows()}):
+            sel = table.select(model, level)
+            ax.plot(sel["d"], sel["rel_width_ou"], "o-", label=f"{model}/{level}: OU t")
+            ax.plot(sel["d"], sel["rel_width_edm"], "s--", label=f"{model}/{level}: EDM σ")
+        ax.set_xscale("log")
+        ax.set_xlabel("dimension d")
+        ax.set_ylabel("window width / location")
+        ax.legend()
+        plotting.save(fig, out, "logtime")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from gmmtheory.report import write_report
 
@@ -147,10 +235,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=["auto", "quadrature", "reduced", "montecarlo"])
     p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws (default per method)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", dest="format", action="store_const", const="json", help="print JSON")
-    fmt.add_argument("--csv", dest="format", action="store_const", const="csv", help="print CSV")
-    p.set_defaults(format="table", func=cmd_entropy)
+    add_format_args(p)
+    p.set_defaults(func=cmd_entropy)
+
+    p = sub.add_parser("rate", help="entropy rate dH/dτ over a time grid", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_mixture_args(p)
+    p.add_argument("--t", type=parse_times, help="times: 'start:stop:count' or 'a,b,c' (default 0.1:5:12)")
+    p.add_argument("--wrt", default="t", choices=["t", "log_sigma", "log_snr"], help="time variable τ (default t)")
+    p.add_argument("--method", default="auto", choices=["auto", "closed_form", "denoiser_gap", "autodiff"])
+    p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws (default per method)")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    add_format_args(p)
+    p.set_defaults(func=cmd_rate)
+
+    p = sub.add_parser("landmarks", help="speciation landmarks (t_S, bimodality, instability, entropy windows)",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_mixture_args(p)
+    p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws for non-exact curves")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    add_format_args(p)
+    p.set_defaults(func=cmd_landmarks)
+
+    p = sub.add_parser("logtime", help="log-time concentration study: landmarks against d, OU vs EDM",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dims", default="1:6:11", help="log10 range 'lo:hi:count' of d (default 1:6:11)")
+    p.add_argument("--mu", type=float, default=1.0, help="per-coordinate mean μ̃ (default 1)")
+    p.add_argument("--models", default="two_gaussians",
+                   help="comma list of two_gaussians,k_classes,hierarchical,covariance_only (default two_gaussians)")
+    p.add_argument("--out", type=Path, help="also write logtime.csv and the figure (PNG, PDF) into this directory")
+    add_format_args(p)
+    p.set_defaults(func=cmd_logtime)
 
     p = sub.add_parser("report", help="the main job: report.md + figures", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
