@@ -131,6 +131,8 @@ def cmd_entropy(args: argparse.Namespace) -> int:
     if args.format == "table":
         print(f"# {mixture!r}, process {process!r}, method {H.method}, H[Z] = {mixture.entropy_of_labels():.6f} nats")
     emit_table(rows, args.format)
+    if args.out is not None:
+        curve_figure(H.t, H.value, H.stderr, f"{process.name} time t", "H[Z | X_t]  (nats)", args.out, "entropy")
     return 0
 
 
@@ -147,6 +149,8 @@ def cmd_rate(args: argparse.Namespace) -> int:
     if args.format == "table":
         print(f"# {mixture!r}, process {process!r}, method {res.method}")
     emit_table(rows, args.format)
+    if args.out is not None:
+        curve_figure(res.t, res.value, res.stderr, f"{process.name} time t", f"dH/d{args.wrt}", args.out, "rate")
     return 0
 
 
@@ -189,6 +193,22 @@ def cmd_logtime(args: argparse.Namespace) -> int:
             emit_table(table.rows(), "csv", fh)
         _logtime_figure(table, args.out)
     return 0
+
+
+def curve_figure(t, value, stderr, xlabel: str, ylabel: str, out: Path, stem: str) -> None:
+    """One curve with a ±2 stderr band, written as out/stem.png and .pdf."""
+    from gmmtheory import plotting
+
+    with plotting.style():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        t, v, e = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (t, value, stderr))
+        ax.plot(t, v, "o-", ms=3)
+        ax.fill_between(t, v - 2 * e, v + 2 * e, alpha=0.25, label="± 2 stderr")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        plotting.save(fig, out, stem)
 
 
 def _logtime_figure(table, out: Path) -> None:
@@ -235,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=["auto", "quadrature", "reduced", "montecarlo"])
     p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws (default per method)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--out", type=Path, help="also write the curve as entropy.png / entropy.pdf into this directory")
     add_format_args(p)
     p.set_defaults(func=cmd_entropy)
 
@@ -246,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="auto", choices=["auto", "closed_form", "denoiser_gap", "autodiff"])
     p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws (default per method)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--out", type=Path, help="also write the curve as rate.png / rate.pdf into this directory")
     add_format_args(p)
     p.set_defaults(func=cmd_rate)
 

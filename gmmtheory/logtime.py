@@ -22,6 +22,7 @@ import numpy as np
 from gmmtheory.landmarks import _curve_landmarks, _curves, covariance_speciation_time, speciation_time
 from gmmtheory.mixture import GaussianMixture, Partition, hierarchical, k_classes, two_gaussians
 from gmmtheory.processes import EDM, OU
+from gmmtheory.progress import progress
 
 COLUMNS = (
     "model", "level", "d", "t_S", "t_pred", "peak_t_ou", "peak_t_ou_err", "half_t_ou", "fwhm_ou", "rel_width_ou",
@@ -130,19 +131,19 @@ def logtime_study(
     mc = dict(n_samples=n_samples, key=key, n_grid=n_grid)
     for model in models:
         if model == "two_gaussians":
-            for d in dims_exact:
+            for d in progress(dims_exact, f"logtime {model}"):
                 mix = two_gaussians(d, mu)
                 rows += _rows_for(model, mix, {}, {"classes": "classes"}, 0.5 * math.log(d * mu**2 / s_peak))
         elif model == "covariance_only":
-            for d in dims_exact:
+            for d in progress(dims_exact, f"logtime {model}"):
                 mix = GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]))
                 rows += _rows_for(model, mix, {}, {"classes": "classes"}, covariance_speciation_time(d, a))
         elif model == "k_classes":
-            for d in dims_mc:
+            for d in progress(dims_mc, f"logtime {model}"):
                 mix = k_classes(K, d, mu)
                 rows += _rows_for(model, mix, {}, {"classes": "classes"}, speciation_time(mix), **mc)
         elif model == "hierarchical":
-            for d in dims_mc:
+            for d in progress(dims_mc, f"logtime {model}"):
                 h = hierarchical(2, 2, d, mu_super, mu_sub)
                 sub = Partition([[0, 2], [1, 3]], names=["sub0", "sub1"])
                 levels = {"coarse": "coarse", "sub": "sub", "classes": "fine"}

@@ -30,3 +30,10 @@ def test_cli_logtime_writes_table_and_figure(tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and lines[0].startswith("model,level,d")
     assert (tmp_path / "logtime.csv").exists() and (tmp_path / "logtime.png").exists()
+
+
+def test_cli_entropy_and_rate_write_figures(tmp_path):
+    assert cli.main(["entropy", "--preset", "two", "--d", "30", "--t", "0.5:3:5", "--out", str(tmp_path)]) == 0
+    assert cli.main(["rate", "--preset", "two", "--d", "30", "--t", "0.5:3:5", "--out", str(tmp_path)]) == 0
+    for stem in ("entropy", "rate"):
+        assert (tmp_path / f"{stem}.png").stat().st_size > 0 and (tmp_path / f"{stem}.pdf").exists()
