@@ -61,3 +61,7 @@ def test_report_quick(tmp_path):
     for line in text.splitlines():
         if line.startswith("!["):
             assert (tmp_path / line.split("(")[1].rstrip(")")).exists()
+    for heading in ("## Entropy and its rate", "## Log-time concentration (VP vs EDM)",
+                    "## Partition entropies of a hierarchical mixture", "## Classes that differ only in covariance"):
+        assert heading in text
+    assert "THEORY §6 checks" in text and "| two_gaussians | classes |" in text
