@@ -58,6 +58,7 @@ from gmmtheory.landmarks import (
     top_eigenvalue,
 )
 from gmmtheory.logtime import LogTimeTable, logtime_study
+from gmmtheory.phase import PhaseDiagram, phase_diagram, plot_phase
 from gmmtheory.rate import binary_mmse, entropy_rate
 from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, edm_sigma_grid, get_process
 
@@ -68,6 +69,9 @@ __all__ = [
     "EDM",
     "Landmarks",
     "LogTimeTable",
+    "PhaseDiagram",
+    "phase_diagram",
+    "plot_phase",
     "bimodality_time",
     "collapse_time",
     "collapse_time_theory",

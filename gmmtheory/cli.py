@@ -5,6 +5,7 @@ Subcommands:
   rate       dH/dt (or d/dlog σ, d/dλ) over a time grid
   landmarks  every speciation landmark of a mixture in a process's time
   logtime    the log-time concentration study (landmarks against d, OU vs EDM)
+  phase      phase diagrams: H/H[Z], rate, φ, Bayes error over (parameter × time) grids
   report     the main job: writes report.md and figures into --out (default ./out/report)
 """
 
@@ -288,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="also write logtime.csv and the figure (PNG, PDF) into this directory")
     add_format_args(p)
     p.set_defaults(func=cmd_logtime)
+
+    from gmmtheory.phase import add_parser as add_phase_parser
+
+    add_phase_parser(sub)
 
     p = sub.add_parser("report", help="the main job: report.md + figures", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

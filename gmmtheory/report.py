@@ -16,6 +16,8 @@ import numpy as np
 
 import gmmtheory as gt
 from gmmtheory import plotting
+from gmmtheory.phase import section_phase
+from gmmtheory.progress import progress
 
 Section = Callable[[Path, bool], str]
 
@@ -331,7 +333,7 @@ def section_covariance_only(out: Path, quick: bool) -> str:
 
 
 SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_logtime, section_hierarchy,
-                           section_covariance_only]
+                           section_covariance_only, section_phase]
 
 
 def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Path:
@@ -339,7 +341,7 @@ def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    body = [section(out, quick) for section in SECTIONS]
+    body = [section(out, quick) for section in progress(SECTIONS, "report sections")]
     header = [
         "# gmmtheory report",
         "",
