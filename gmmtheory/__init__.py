@@ -53,7 +53,7 @@ from gmmtheory.landmarks import (
     entropy_landmarks,
     index_entropy,
     instability_time,
-    landmarks,
+    all_landmarks,
     speciation_time,
     top_eigenvalue,
 )
@@ -79,7 +79,7 @@ __all__ = [
     "entropy_landmarks",
     "index_entropy",
     "instability_time",
-    "landmarks",
+    "all_landmarks",
     "logtime_study",
     "speciation_time",
     "top_eigenvalue",

@@ -165,7 +165,7 @@ def cmd_landmarks(args: argparse.Namespace) -> int:
     else:
         mixture = build_mixture(args)
     process = gt.get_process(args.process)
-    lm = gt.landmarks(mixture, process, partitions=partitions, n_samples=args.n_samples, key=args.seed)
+    lm = gt.all_landmarks(mixture, process, partitions=partitions, n_samples=args.n_samples, key=args.seed)
     flat = {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v) for k, v in lm.as_dict().items()}
     if args.format == "table":
         print(f"# {mixture!r}, process {process!r}")

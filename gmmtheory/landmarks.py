@@ -34,7 +34,7 @@ Point landmarks
   t = ¼ log(a² d) in OU time (Achilli, Benedetti, Biroli, Mézard, arXiv 2602.04404): the class shows through
   |x|²/d, whose means 1 ± a e^{−2t} separate once a e^{−2t} exceeds its O(1/√d) fluctuation.
 
-Entropy landmarks (``entropy_landmarks``/``landmarks``, per partition P of the labels, from H[Z_P | X_t])
+Entropy landmarks (``entropy_landmarks``/``all_landmarks``, per partition P of the labels, from H[Z_P | X_t])
 ----------------------------------------------------------------------------------------------------------
 In each time variable τ ∈ {t (native), log σ (log of the process's own σ(t)), λ}:
 
@@ -819,7 +819,7 @@ class Landmarks:
         return out
 
 
-def landmarks(
+def all_landmarks(
     mixture: GaussianMixture,
     process: Process = _OU,
     *,

@@ -87,7 +87,7 @@ def section_entropy_rate(out: Path, quick: bool) -> str:
             mix = gt.two_gaussians(d)
             H = gt.class_entropy(mix, ou, t).value
             R = gt.entropy_rate(mix, ou, t, wrt="t").value
-            lm = gt.landmarks(mix, ou)
+            lm = gt.all_landmarks(mix, ou)
             e = lm.entropy["classes"]
             rows.append((d, lm.t_speciation, e.peak_t, e.peak_rate_t, e.half_t, e.fwhm_t_lo, e.fwhm_t_hi, e.fwhm_t))
             ax1.plot(t, H, color=color, label=f"d = {d:g}")
@@ -117,7 +117,7 @@ def section_entropy_rate(out: Path, quick: bool) -> str:
         "## Entropy and its rate",
         "",
         "Two Gaussians ±m, |m|² = d, unit variance, OU time. H[Z | X_t] by binary-channel quadrature and dH/dt in "
-        "closed form (I-MMSE, THEORY §5); landmarks from `gt.landmarks(mix, gt.OU())`: t_S = ½ log Λ (dotted), "
+        "closed form (I-MMSE, THEORY §5); landmarks from `gt.all_landmarks(mix, gt.OU())`: t_S = ½ log Λ (dotted), "
         "rate peak (triangle), half-entropy time H = ½ log 2 (circle), FWHM window of dH/dt (bar at half maximum).",
         "",
         "![entropy and rate](entropy_rate_two_gaussians.png)",
@@ -222,7 +222,7 @@ def section_hierarchy(out: Path, quick: bool) -> str:
     n_samples = 2**10 if quick else 2**13
     n_grid = 41 if quick else 121
     ou = gt.OU()
-    lm = gt.landmarks(h.mixture, ou, partitions={"coarse": h.coarse, "sub": sub}, n_samples=n_samples,
+    lm = gt.all_landmarks(h.mixture, ou, partitions={"coarse": h.coarse, "sub": sub}, n_samples=n_samples,
                       n_grid=n_grid)
     t = np.linspace(0.02, 6.0, 150 if quick else 300)
     u2 = float(np.sum(h.mixture.means[0, :2] ** 2))
@@ -265,7 +265,7 @@ def section_hierarchy(out: Path, quick: bool) -> str:
         f"(±u ± v), |u|² = {u2:g}, |v|² = {v2:g}, unit variance; labels k = 2a + b. Partitions: coarse groups by a, "
         "sub groups by b (the v-label), fine is the four classes. H by reduced Monte Carlo "
         f"({H.n_samples} draws, common random numbers), dH/dt by reduced autodiff Monte Carlo ({R.n_samples} draws); "
-        f"landmarks from `gt.landmarks(..., partitions=...)` ({n_samples} draws on {n_grid} log-SNRs, "
+        f"landmarks from `gt.all_landmarks(..., partitions=...)` ({n_samples} draws on {n_grid} log-SNRs, "
         f"grid step {_fmt(e_c.grid_step_log_snr)} in λ). Shading: ±2 stderr.",
         "",
         "![hierarchy](hierarchy_entropies.png)",
@@ -302,7 +302,7 @@ def section_covariance_only(out: Path, quick: bool) -> str:
             color = f"C{i}"
             mix = gt.GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]))
             H = covariance_only_entropy(mix, ou, t).value
-            e = gt.landmarks(mix, ou).entropy["classes"]
+            e = gt.all_landmarks(mix, ou).entropy["classes"]
             t_pred = covariance_speciation_time(d, a)
             rows.append((d, t_pred, e.half_t, e.half_t - t_pred, e.peak_t, e.fwhm_t))
             ax.plot(t, H, color=color, label=f"d = {d:g}")

@@ -9,7 +9,7 @@ import pytest
 from scipy import optimize
 
 import gmmtheory as gt
-from gmmtheory import landmarks as L
+import gmmtheory.landmarks as L
 
 SQRT_LOG2 = 0.5 * math.log(2.0)
 
@@ -44,7 +44,7 @@ def test_binary_constants_match_theory(s_star):
 
 @pytest.fixture(scope="module")
 def binary_ou():
-    return {d: L.landmarks(gt.two_gaussians(d), gt.OU()) for d in (100, 10**6)}
+    return {d: L.all_landmarks(gt.two_gaussians(d), gt.OU()) for d in (100, 10**6)}
 
 
 def test_binary_ou_peak_exact_and_fwhm_constant(binary_ou, s_star):
@@ -67,7 +67,7 @@ def test_binary_ou_peak_exact_and_fwhm_constant(binary_ou, s_star):
 
 def test_binary_edm_peak_and_fwhm_factor():
     d = 10**6
-    lm = L.landmarks(gt.two_gaussians(d), gt.EDM())
+    lm = L.all_landmarks(gt.two_gaussians(d), gt.EDM())
     c = lm.entropy["classes"]
     assert d / c.peak_t**2 == pytest.approx(2.41, abs=0.01)  # s ≈ |m|²/σ² at large d
     assert c.fwhm_t_hi / c.fwhm_t_lo == pytest.approx(2.86, abs=0.01)
@@ -129,7 +129,7 @@ def test_instability_is_a_zero_eigenvalue_of_the_reverse_drift_jacobian():
 def test_landmarks_agree_at_equal_snr():
     mix = gt.two_gaussians(200, mu=0.5)
     ou, vp = gt.OU(), gt.VP()
-    a, b = L.landmarks(mix, ou), L.landmarks(mix, vp)
+    a, b = L.all_landmarks(mix, ou), L.all_landmarks(mix, vp)
     ca, cb = a.entropy["classes"], b.entropy["classes"]
     for name in ("half", "h10", "h90"):
         assert getattr(ca, f"{name}_log_snr") == pytest.approx(getattr(cb, f"{name}_log_snr"), abs=1e-8)
@@ -147,7 +147,7 @@ def test_hierarchy_coarse_speciates_first():
     d = 10**4
     h = gt.hierarchical(2, 2, d, 1.0, 0.1)  # means ±u ± v, |u|² = d, |v|² = d/100
     sub = gt.Partition([[0, 2], [1, 3]])
-    lm = L.landmarks(h.mixture, gt.OU(), partitions={"coarse": h.coarse, "sub": sub}, n_samples=2**12, n_grid=81)
+    lm = L.all_landmarks(h.mixture, gt.OU(), partitions={"coarse": h.coarse, "sub": sub}, n_samples=2**12, n_grid=81)
     co, su, fi = lm.entropy["coarse"], lm.entropy["sub"], lm.entropy["classes"]
     assert co.peak_t > su.peak_t and co.half_t > fi.half_t > su.half_t
     gap = 0.5 * math.log(100.0)
@@ -172,7 +172,7 @@ def test_covariance_only_speciation_scales_as_quarter_log_d():
     half = {}
     for d in (10**3, 10**5, 10**7):
         mix = gt.GaussianMixture(np.zeros((2, d)), np.array([1 + a, 1 - a]))
-        lm = L.landmarks(mix, gt.OU())
+        lm = L.all_landmarks(mix, gt.OU())
         assert lm.t_covariance_speciation == pytest.approx(0.25 * math.log(a * a * d))
         half[d] = lm.entropy["classes"].half_t
     assert half[10**5] - half[10**3] == pytest.approx(0.25 * math.log(100), abs=0.01)
