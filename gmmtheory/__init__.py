@@ -43,6 +43,24 @@ from gmmtheory.posterior import (
     log_density,
     score,
 )
+from gmmtheory.dynamics import (
+    AgreementResult,
+    Trajectories,
+    class_frequencies,
+    clones,
+    commitment_times,
+    cross_entropy_profile,
+    edm_sampler,
+    entropy_profile,
+    overshoot,
+    probability_flow,
+    reverse_sde,
+    simulate,
+    speciation_experiment,
+    u_turns,
+    within_class_variance,
+)
+from gmmtheory.guidance import GuidanceStudy, GuidedProfile, guidance_study, guided_profile, overshoot_study
 from gmmtheory.landmarks import (
     CurveLandmarks,
     Landmarks,
@@ -65,6 +83,26 @@ from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, edm_
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgreementResult",
+    "Trajectories",
+    "class_frequencies",
+    "clones",
+    "commitment_times",
+    "cross_entropy_profile",
+    "edm_sampler",
+    "entropy_profile",
+    "overshoot",
+    "probability_flow",
+    "reverse_sde",
+    "simulate",
+    "speciation_experiment",
+    "u_turns",
+    "within_class_variance",
+    "GuidanceStudy",
+    "GuidedProfile",
+    "guidance_study",
+    "guided_profile",
+    "overshoot_study",
     "CurveLandmarks",
     "EDM",
     "Landmarks",

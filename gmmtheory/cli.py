@@ -6,6 +6,7 @@ Subcommands:
   landmarks  every speciation landmark of a mixture in a process's time
   logtime    the log-time concentration study (landmarks against d, OU vs EDM)
   phase      phase diagrams: H/H[Z], rate, φ, Bayes error over (parameter × time) grids
+  guidance   how classifier-free / interval guidance moves the semantic window (exact-score samplers)
   report     the main job: writes report.md and figures into --out (default ./out/report)
 """
 
@@ -290,9 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_format_args(p)
     p.set_defaults(func=cmd_logtime)
 
+    from gmmtheory.guidance import add_parser as add_guidance_parser
     from gmmtheory.phase import add_parser as add_phase_parser
 
     add_phase_parser(sub)
+    add_guidance_parser(sub)
 
     p = sub.add_parser("report", help="the main job: report.md + figures", epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -997,7 +997,7 @@ __all__ = [
     "entropy_landmarks",
     "index_entropy",
     "instability_time",
-    "landmarks",
+    "all_landmarks",
     "log_snr_range",
     "snr_log_snr",
     "snr_time",

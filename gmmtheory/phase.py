@@ -20,7 +20,7 @@ axis           meaning                                                    models
 ``ratio``      hierarchy level ratio μ̃_sub/μ̃_super                       hierarchical
 ``a``          covariance-only contrast: classes N(0, (1 ± a) I)          covariance_only
 ``imbalance``  weight π_0 of class 0 (others share 1 − π_0 equally)      two, kclasses, covariance_only
-``w``          guidance scale (``gmmtheory.dynamics.guided_profile``)     two, kclasses, hierarchical
+``w``          guidance scale (``gmmtheory.guidance.guided_profile``)     two, kclasses, hierarchical
 =============  =========================================================  ========================================
 
 Models: ``"two"`` (``two_gaussians``), ``"kclasses"`` (``k_classes``, orthogonal means), ``"hierarchical"``
@@ -370,12 +370,12 @@ def _general_cell(mix, levels, process, t, quantities, method, n_samples, key) -
 
 
 def _profile_arrays(prof) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(σ grid, entropy, stderr) from whatever ``dynamics.guided_profile`` returns (duck-typed)."""
+    """(σ grid, entropy, stderr) from a ``guidance.GuidedProfile`` (or a dict with the same fields)."""
     get = (lambda n: prof.get(n)) if isinstance(prof, dict) else (lambda n: getattr(prof, n, None))
     sig = next((get(n) for n in ("sigma", "sigmas", "t", "times") if get(n) is not None), None)
     ent = next((get(n) for n in ("entropy", "cross_entropy", "H", "value") if get(n) is not None), None)
     if sig is None or ent is None:
-        raise ValueError(f"dynamics.guided_profile returned {type(prof).__name__} without a σ grid and an entropy")
+        raise ValueError(f"guided_profile returned {type(prof).__name__} without a σ grid and an entropy")
     se = next((get(n) for n in ("stderr", "entropy_stderr", "H_stderr") if get(n) is not None), None)
     sig, ent = np.asarray(sig, np.float64).ravel(), np.asarray(ent, np.float64).ravel()
     se = np.zeros_like(ent) if se is None else np.asarray(se, np.float64).ravel()
@@ -386,7 +386,7 @@ def _profile_arrays(prof) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _guided_cell(mix, levels, process, t, w, n_samples, key, guidance) -> tuple[dict, dict]:
-    from gmmtheory import dynamics  # noqa: PLC0415 - optional module, imported when a w axis is swept
+    from gmmtheory.guidance import guided_profile  # noqa: PLC0415 - imported only when a w axis is swept
 
     with precision_scope("float64"):
         sig_t = np.asarray(process.convert(jnp.asarray(t), EDM()), np.float64)  # σ at equal SNR
@@ -396,13 +396,8 @@ def _guided_cell(mix, levels, process, t, w, n_samples, key, guidance) -> tuple[
         if n_samples is not None:
             kw["n_samples"] = n_samples
         part_arg = None if lname == "classes" else part
-        if hasattr(dynamics, "guided_profile"):
-            prof = dynamics.guided_profile(mix, w=float(w), partition=part_arg, key=key, **kw)
-        else:  # the samplers without the convenience wrapper: labels from the prior, CFG with scale w
-            traj = dynamics.simulate(mix, label="prior", guidance="cfg", w=float(w), partition=part_arg, key=key,
-                                     **kw)
-            mean, se_ = dynamics.cross_entropy_profile(traj)
-            prof = {"sigma": traj.sigma, "entropy": mean, "stderr": se_}
+        # labels drawn from the prior, classifier-free guidance with scale w: the cross-entropy profile
+        prof = guided_profile(mix, w=float(w), label="prior", partition=part_arg, key=key, **kw)
         sig, ent, se = _profile_arrays(prof)
         x = np.log(sig)
         vals[_key(lname, "H")] = np.interp(np.log(sig_t), x, ent, left=np.nan, right=np.nan)
@@ -582,7 +577,7 @@ def phase_diagram(
         chunk_size: rows (parameter cells) per fast-path chunk (default: bounded by memory).
         progress: tqdm progress bar (default: only when stderr is a TTY).
         callback: called with the flat cell indices of every unit as it finishes (computed, not loaded).
-        guidance: extra keyword arguments for ``dynamics.guided_profile`` (w axis only).
+        guidance: extra keyword arguments for ``guidance.guided_profile`` (w axis only).
     """
     # ---- validate everything before any jit work
     ax = _check_axes(axes)
@@ -603,13 +598,6 @@ def phase_diagram(
         raise ValueError(f"n_samples must be an integer ≥ 2; got {n_samples!r}")
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
-    if guided:
-        try:
-            from gmmtheory import dynamics
-        except ImportError:
-            raise ValueError("a guidance axis w needs gmmtheory.dynamics, which is not installed") from None
-        if not (hasattr(dynamics, "guided_profile") or hasattr(dynamics, "simulate")):
-            raise ValueError("a guidance axis w needs gmmtheory.dynamics.guided_profile (or simulate)")
     init_distributed()
     devices = _resolve_devices(devices)
     fast = model == "two" and set(ax) <= _FAST_AXES and not guided and method in ("auto", "quadrature")

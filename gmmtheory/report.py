@@ -16,6 +16,7 @@ import numpy as np
 
 import gmmtheory as gt
 from gmmtheory import plotting
+from gmmtheory.guidance import section_guidance
 from gmmtheory.phase import section_phase
 from gmmtheory.progress import progress
 
@@ -333,7 +334,8 @@ def section_covariance_only(out: Path, quick: bool) -> str:
 
 
 SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_logtime, section_hierarchy,
-                           section_covariance_only, section_phase]
+                           section_covariance_only, section_phase,
+                           section_guidance]
 
 
 def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Path:
