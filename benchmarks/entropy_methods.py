@@ -53,7 +53,7 @@ from scipy.special import log_softmax  # noqa: E402
 from scipy.stats import multivariate_normal  # noqa: E402
 
 import gmmtheory as gt  # noqa: E402
-from benchmarks import fmt_g, fmt_s, machine_info, markdown_table, median, strip_result, time_calls  # noqa: E402
+from benchmarks import fmt_g, fmt_s, machine_info, markdown_table, strip_result, time_calls  # noqa: E402
 
 T_GRID = np.linspace(0.05, 8.0, 64)  # OU times; covers the speciation window of both benchmark mixtures
 DIMS = (10, 1_000, 1_000_000)

@@ -7,7 +7,6 @@ discretisation allowance measured at that step count).
 
 import math
 
-import jax
 import numpy as np
 import pytest
 

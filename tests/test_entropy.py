@@ -196,7 +196,7 @@ def test_partition_chain_rule():
     t = np.array([0.3, 0.8, 1.5])
     full = gt.class_entropy(h.mixture, OU, t, n_samples=2**15, key=1)
     coarse = gt.class_entropy(h.mixture, OU, t, partition=h.coarse, n_samples=2**15, key=2)
-    within, within_se = np.zeros_like(t), np.zeros_like(t)
+    within = np.zeros_like(t)
     for group in h.coarse.groups:
         w = h.mixture.weights[group]
         sub = gt.GaussianMixture(h.mixture.means[group], h.mixture.cov, w / w.sum())
