@@ -811,6 +811,18 @@ def _exact_phi(mixture: GaussianMixture, t_ou: np.ndarray, partition) -> np.ndar
     return np.asarray(collision_probability(mixture, OU(), t_ou, partition=partition).value, np.float64)
 
 
+def _unguided_setup(mixture, sampler, n, n_steps, process, T, chunk, kwargs: dict) -> _Setup:
+    """The sampler set-up shared by clones and U-turns: no guidance; EDM grid options from ``kwargs``."""
+    defaults = dict(t_end=0.0, sigma_min=0.002, sigma_max=80.0, rho=7.0, S_churn=40.0, S_min=0.05, S_max=50.0,
+                    S_noise=1.0)
+    unknown = sorted(set(kwargs) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown arguments: {unknown}")
+    opts = {**defaults, **kwargs}
+    return _setup(mixture, sampler=sampler, n_samples=n, n_steps=n_steps, process=process, guidance="none", w=1.0,
+                  interval=None, partition=None, T=T, chunk=chunk, **opts)
+
+
 def clones(
     mixture: GaussianMixture,
     times: object,
@@ -827,14 +839,7 @@ def clones(
 ) -> AgreementResult:
     """Biroli et al.'s clones: split reverse runs at each time (snapped to the grid; OU time at equal SNR) into two
     independent continuations; agreement vs exact φ(t). One base run is continued through the split times."""
-    st = _setup(mixture, sampler=sampler, n_samples=n_pairs, n_steps=n_steps, process=process, guidance="none",
-                w=1.0, interval=None, partition=None, T=T, t_end=sampler_kwargs.pop("t_end", 0.0),
-                sigma_min=sampler_kwargs.pop("sigma_min", 0.002), sigma_max=sampler_kwargs.pop("sigma_max", 80.0),
-                rho=sampler_kwargs.pop("rho", 7.0), S_churn=sampler_kwargs.pop("S_churn", 40.0),
-                S_min=sampler_kwargs.pop("S_min", 0.05), S_max=sampler_kwargs.pop("S_max", 50.0),
-                S_noise=sampler_kwargs.pop("S_noise", 1.0), chunk=chunk)
-    if sampler_kwargs:
-        raise ValueError(f"unknown arguments: {sorted(sampler_kwargs)}")
+    st = _unguided_setup(mixture, sampler, n_pairs, n_steps, process, T, chunk, sampler_kwargs)
     part = None if partition is None else check_partition(partition, st.mixture.K)
     idx = _split_indices(st.grid, times, t_ou=True)
     order = np.argsort(idx)
@@ -888,14 +893,7 @@ def u_turns(
 ) -> AgreementResult:
     """U-turns: (x_0, z) ~ p_0, noised exactly to t (snapped to the grid; OU time at equal SNR), regenerated from t;
     class retention E p_end(z | x'_end) vs exact φ(t)."""
-    st = _setup(mixture, sampler=sampler, n_samples=n_samples, n_steps=n_steps, process=process, guidance="none",
-                w=1.0, interval=None, partition=None, T=T, t_end=sampler_kwargs.pop("t_end", 0.0),
-                sigma_min=sampler_kwargs.pop("sigma_min", 0.002), sigma_max=sampler_kwargs.pop("sigma_max", 80.0),
-                rho=sampler_kwargs.pop("rho", 7.0), S_churn=sampler_kwargs.pop("S_churn", 40.0),
-                S_min=sampler_kwargs.pop("S_min", 0.05), S_max=sampler_kwargs.pop("S_max", 50.0),
-                S_noise=sampler_kwargs.pop("S_noise", 1.0), chunk=chunk)
-    if sampler_kwargs:
-        raise ValueError(f"unknown arguments: {sorted(sampler_kwargs)}")
+    st = _unguided_setup(mixture, sampler, n_samples, n_steps, process, T, chunk, sampler_kwargs)
     part = None if partition is None else check_partition(partition, st.mixture.K)
     idx = _split_indices(st.grid, times, t_ou=True)
     prng = check_key(key)
