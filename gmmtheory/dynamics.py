@@ -67,7 +67,7 @@ import numpy as np
 from jax import lax
 from scipy.special import logsumexp
 
-from gmmtheory.entropy.api import collision_probability, precision_scope
+from gmmtheory.entropy.api import collision_probability
 from gmmtheory.entropy.common import check_key
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 from gmmtheory.posterior import (
@@ -78,7 +78,7 @@ from gmmtheory.posterior import (
     loglik_and_denoisers,
     mixture_arrays,
 )
-from gmmtheory.processes import OU, Process, edm_sigma_grid
+from gmmtheory.processes import OU, Process, edm_sigma_grid, time_factors
 
 SAMPLERS = ("sde", "ode", "edm")
 GUIDANCE = ("none", "cfg", "interval")
@@ -212,11 +212,8 @@ def make_grid(
     if not (T > t_end) or T > process.t_max:
         raise ValueError(f"need t_end < T ≤ {process.t_max:g} for {process!r}; got T={T!r}, t_end={t_end!r}")
     t = np.linspace(T, t_end, n + 1)
-    with precision_scope("float64"):
-        a = np.asarray(process.alpha(t), np.float64)
-        s = np.asarray(process.sigma(t), np.float64)
-        f = np.asarray(process.drift(t), np.float64)
-        g2 = np.asarray(process.diffusion_sq(t), np.float64)
+    factors = time_factors(process, t)
+    a, s, f, g2 = factors["a"], np.sqrt(factors["s2"]), factors["f"], factors["g2"]
     if not np.all(np.isfinite(f[:-1])) or not np.all(np.isfinite(g2[:-1])):
         raise ValueError(f"drift/diffusion of {process!r} are not finite on the grid; choose T and t_end inside")
     f, g2 = np.nan_to_num(f), np.nan_to_num(g2)

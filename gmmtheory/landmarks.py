@@ -89,7 +89,7 @@ from gmmtheory.entropy.quadrature import binary_expectation, gauss_hermite
 from gmmtheory.entropy.reduced import applies as reduced_applies
 from gmmtheory.entropy.reduced import shared_gram_blocks
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
-from gmmtheory.processes import OU, Process
+from gmmtheory.processes import OU, Process, time_factors
 
 VARIABLES = ("t", "log_sigma", "log_snr")
 _OU = OU()
@@ -304,10 +304,9 @@ def instability_time(mixture: GaussianMixture, process: Process = _OU, *, dynami
 
         def coeffs(lam: float):
             with precision_scope("float64"):
-                t = process.t_from_log_snr(jnp.asarray([lam]))
-                a, sig = float(process.alpha(t)[0]), float(process.sigma(t)[0])
-                f, g2 = float(process.drift(t)[0]), float(process.diffusion_sq(t)[0])
-            return a * a, sig * sig, -f / g2
+                t = np.asarray(process.t_from_log_snr(jnp.asarray([lam])), np.float64)
+            fac = time_factors(process, t)
+            return float(fac["a"][0] ** 2), float(fac["s2"][0]), float(-fac["f"][0] / fac["g2"][0])
 
         def crit(lam: float) -> float:
             a2, s2, rho = coeffs(lam)

@@ -90,8 +90,8 @@ from gmmtheory.entropy.quadrature import binary_expectation, gauss_hermite
 from gmmtheory.entropy.reduced import applies as reduced_applies
 from gmmtheory.landmarks import _to_process, speciation_time
 from gmmtheory.mixture import GaussianMixture, Partition, hierarchical, k_classes, two_gaussians
-from gmmtheory.processes import EDM, OU, Process, get_process
-from gmmtheory.rate import _binary_mmse_kernel, _time_factors, entropy_rate
+from gmmtheory.processes import EDM, OU, Process, get_process, time_factors
+from gmmtheory.rate import _binary_mmse_kernel, entropy_rate
 
 PARAMS = ("d", "mu", "K", "variance", "ratio", "a", "imbalance", "w")
 MODELS = ("two", "kclasses", "hierarchical", "covariance_only")
@@ -458,7 +458,7 @@ def _fast_setup(axes, base, t, process, devices, chunk_rows):
     q = full("d") * full("mu") ** 2
     v = full("variance")
     log_w = np.log(np.stack([pi0, 1.0 - pi0], axis=1))
-    f = _time_factors(process, t)
+    f = time_factors(process, t)
     n_dev = len(devices)
     if chunk_rows is None:
         chunk_rows = max(1, _CHUNK_ELEMENTS // (t.size * _QUAD_NODES))

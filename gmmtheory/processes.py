@@ -22,6 +22,7 @@ All methods take scalars or arrays (numpy or jax) and are jit/vmap compatible; t
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -326,6 +327,48 @@ class Flow(Process):
 
     def t_from_log_snr(self, lam: ArrayLike) -> Array:
         return jax.nn.sigmoid(-0.5 * jnp.asarray(lam))
+
+
+@functools.partial(jax.jit, static_argnames=("process",))
+def _factors_kernel(process: Process, t: Array) -> dict[str, Array]:
+    def grad(fn):
+        return jax.vmap(jax.grad(fn))(t)
+
+    a, sig = process.alpha(t), process.sigma(t)
+    da, ds2 = grad(process.alpha), grad(lambda u: process.sigma(u) ** 2)
+    f = da / a
+    return {
+        "a": a,
+        "s2": sig**2,
+        "gamma": a**2 / sig**2,
+        "dgamma": grad(lambda u: process.alpha(u) ** 2 / process.sigma(u) ** 2),
+        "dlam": grad(process.log_snr),
+        "dlogsig": grad(lambda u: jnp.log(process.sigma(u))),
+        "da": da,
+        "ds2": ds2,
+        "f": f,
+        "g2": ds2 - 2.0 * f * sig**2,
+    }
+
+
+def time_factors(process: Process, times: object) -> dict[str, np.ndarray]:
+    """Everything a rate or a sampler needs at ``times`` (1-D), as float64 numpy: a, σ², γ, dγ/dt, dλ/dt,
+    d log σ/dt, da/dt, dσ²/dt, and the SDE coefficients f = d log a/dt, g² = dσ²/dt − 2fσ².
+
+    One jit-compiled kernel per process and padded grid length (powers of two ≥ 8), so sweeps over many time grids
+    do not recompile. Not traceable (use the ``Process`` methods inside jit).
+    """
+    from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - avoids an import cycle
+
+    flat = np.atleast_1d(np.asarray(times, dtype=np.float64))
+    size = max(8, 1 << (flat.size - 1).bit_length())
+    padded = np.concatenate([flat, np.full(size - flat.size, flat[-1])])
+    with precision_scope("float64"):
+        try:
+            out = _factors_kernel(process, jnp.asarray(padded, dtype=jnp.float64))
+        except (TypeError, ValueError):  # an unhashable process: no jit cache, same formulas
+            out = _factors_kernel.__wrapped__(process, jnp.asarray(flat, dtype=jnp.float64))
+        return {k: np.asarray(v, dtype=np.float64)[: flat.size] for k, v in out.items()}
 
 
 def edm_sigma_grid(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> np.ndarray:

@@ -59,7 +59,7 @@ from gmmtheory.entropy.quadrature import SWITCH_SNR, gauss_hermite, window_rule
 from gmmtheory.entropy.reduced import _mean_span, gram_over_time, shared_gram_blocks
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 from gmmtheory.posterior import MixtureArrays, loglik_and_denoisers, mixture_arrays, to_bases
-from gmmtheory.processes import Process, check_times
+from gmmtheory.processes import Process, check_times, time_factors
 
 RATE_METHODS = ("auto", "closed_form", "denoiser_gap", "autodiff")
 WRTS = ("t", "log_sigma", "log_snr")
@@ -88,32 +88,6 @@ def _bucket(n: int) -> int:
 def _padded(x: np.ndarray) -> np.ndarray:
     """x (1-D) padded to ``_bucket(len(x))`` by repeating its last entry."""
     return np.concatenate([x, np.full(_bucket(x.size) - x.size, x[-1])])
-
-
-@functools.partial(jax.jit, static_argnames=("process",))
-def _factors_kernel(process: Process, t: Array) -> dict[str, Array]:
-    a = process.alpha(t)
-    sig = process.sigma(t)
-    return {
-        "a": a,
-        "s2": sig**2,
-        "gamma": a**2 / sig**2,
-        "dgamma": _elementwise_grad(lambda u: process.alpha(u) ** 2 / process.sigma(u) ** 2, t),
-        "dlam": _elementwise_grad(lambda u: process.log_snr(u), t),
-        "dlogsig": _elementwise_grad(lambda u: jnp.log(process.sigma(u)), t),
-        "da": _elementwise_grad(lambda u: process.alpha(u), t),
-        "ds2": _elementwise_grad(lambda u: process.sigma(u) ** 2, t),
-    }
-
-
-def _time_factors(process: Process, times: np.ndarray) -> dict[str, np.ndarray]:
-    """a, σ², γ, dγ/dt, dλ/dt, d log σ/dt, da/dt, dσ²/dt at ``times`` (1-D float64 numpy), all float64 numpy."""
-    with precision_scope("float64"):
-        try:
-            out = _factors_kernel(process, jnp.asarray(_padded(times), dtype=jnp.float64))
-        except (TypeError, ValueError):  # an unhashable process: no jit cache, same formulas
-            out = _factors_kernel.__wrapped__(process, jnp.asarray(times, dtype=jnp.float64))
-        return {k: np.asarray(v, dtype=np.float64)[: times.size] for k, v in out.items()}
 
 
 def _per_t(wrt: str, f: dict[str, np.ndarray]) -> np.ndarray:
@@ -511,7 +485,7 @@ def entropy_rate(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
     flat = np.atleast_1d(times)
-    f = _time_factors(process, flat)
+    f = time_factors(process, flat)
     if np.any(f["s2"] <= 0):
         bad = flat[f["s2"] <= 0]
         raise ValueError(

@@ -479,3 +479,19 @@ def test_grad_of_sigma_matches_closed_form():
     t = 0.7
     expected = math.exp(-2 * t) / math.sqrt(1 - math.exp(-2 * t))
     assert float(jax.grad(gt.OU().sigma)(t)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_time_factors_match_closed_form_sde_coefficients():
+    from gmmtheory.processes import time_factors
+
+    t = np.linspace(0.05, 0.95, 5)  # 5 points: padded to 8 inside, trimmed back
+    ou = time_factors(gt.OU(), t)
+    np.testing.assert_allclose(ou["f"], -1.0, rtol=1e-12)  # dX = −X dt + √2 dW
+    np.testing.assert_allclose(ou["g2"], 2.0, rtol=1e-10)
+    np.testing.assert_allclose(ou["dlam"], -2.0 / -np.expm1(-2.0 * t), rtol=1e-10)  # λ = −log(e^{2t} − 1)
+    vp = gt.VP(0.1, 20.0)
+    beta = 0.1 + t * (20.0 - 0.1)
+    f = time_factors(vp, t)
+    np.testing.assert_allclose(f["f"], -0.5 * beta, rtol=1e-10)
+    np.testing.assert_allclose(f["g2"], beta, rtol=1e-10)
+    assert all(v.shape == t.shape for v in f.values())
