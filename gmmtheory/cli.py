@@ -119,7 +119,7 @@ def cmd_entropy(args: argparse.Namespace) -> int:
 
     mixture = build_mixture(args)
     process = gt.get_process(args.process)
-    t = args.t if args.t is not None else np.linspace(0.1, 5.0, 12)
+    t = args.t
     kw = dict(method=args.method, n_samples=args.n_samples, key=args.seed)
     H = gt.class_entropy(mixture, process, t, **kw)
     phi = gt.collision_probability(mixture, process, t, **kw)
@@ -143,7 +143,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
 
     mixture = build_mixture(args)
     process = gt.get_process(args.process)
-    t = args.t if args.t is not None else np.linspace(0.1, 5.0, 12)
+    t = args.t
     res = gt.entropy_rate(mixture, process, t, wrt=args.wrt, method=args.method, n_samples=args.n_samples,
                           key=args.seed)
     rows = [{"t": float(ti), f"dH/d{args.wrt}": float(v), "stderr": float(e)}
@@ -241,6 +241,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------------- parser
+def subcommand(sub, name: str, help: str, func, mixture: bool = False) -> argparse.ArgumentParser:
+    """A subcommand with the shared examples epilog (and the mixture options when ``mixture``)."""
+    p = sub.add_parser(name, help=help, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if mixture:
+        add_mixture_args(p)
+    p.set_defaults(func=func)
+    return p
+
+
+def add_curve_args(p: argparse.ArgumentParser, methods: tuple[str, ...], stem: str) -> None:
+    """Options shared by the curve subcommands: times, method, Monte Carlo size, seed, figures and format."""
+    p.add_argument("--t", type=parse_times, default=np.linspace(0.1, 5.0, 12),
+                   help="times: 'start:stop:count' or 'a,b,c' (default 0.1:5:12)")
+    p.add_argument("--method", default="auto", choices=list(methods))
+    p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws (default per method)")
+    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--out", type=Path, help=f"also write the curve as {stem}.png / {stem}.pdf into this directory")
+    add_format_args(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gmmtheory",
@@ -250,46 +270,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("entropy", help="H[Z | X_t], I, φ and Bayes error over a time grid", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_mixture_args(p)
-    p.add_argument("--t", type=parse_times, help="times: 'start:stop:count' or 'a,b,c' (default 0.1:5:12)")
-    p.add_argument("--method", default="auto", choices=["auto", "quadrature", "reduced", "montecarlo"])
-    p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws (default per method)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    p.add_argument("--out", type=Path, help="also write the curve as entropy.png / entropy.pdf into this directory")
-    add_format_args(p)
-    p.set_defaults(func=cmd_entropy)
+    p = subcommand(sub, "entropy", "H[Z | X_t], I, φ and Bayes error over a time grid", cmd_entropy, mixture=True)
+    add_curve_args(p, ("auto", "quadrature", "reduced", "montecarlo"), "entropy")
 
-    p = sub.add_parser("rate", help="entropy rate dH/dτ over a time grid", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_mixture_args(p)
-    p.add_argument("--t", type=parse_times, help="times: 'start:stop:count' or 'a,b,c' (default 0.1:5:12)")
+    p = subcommand(sub, "rate", "entropy rate dH/dτ over a time grid", cmd_rate, mixture=True)
     p.add_argument("--wrt", default="t", choices=["t", "log_sigma", "log_snr"], help="time variable τ (default t)")
-    p.add_argument("--method", default="auto", choices=["auto", "closed_form", "denoiser_gap", "autodiff"])
-    p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws (default per method)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    p.add_argument("--out", type=Path, help="also write the curve as rate.png / rate.pdf into this directory")
-    add_format_args(p)
-    p.set_defaults(func=cmd_rate)
+    add_curve_args(p, ("auto", "closed_form", "denoiser_gap", "autodiff"), "rate")
 
-    p = sub.add_parser("landmarks", help="speciation landmarks (t_S, bimodality, instability, entropy windows)",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_mixture_args(p)
+    p = subcommand(sub, "landmarks", "speciation landmarks (t_S, bimodality, instability, entropy windows)",
+                   cmd_landmarks, mixture=True)
     p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws for non-exact curves")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     add_format_args(p)
-    p.set_defaults(func=cmd_landmarks)
 
-    p = sub.add_parser("logtime", help="log-time concentration study: landmarks against d, OU vs EDM",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subcommand(sub, "logtime", "log-time concentration study: landmarks against d, OU vs EDM", cmd_logtime)
     p.add_argument("--dims", default="1:6:11", help="log10 range 'lo:hi:count' of d (default 1:6:11)")
     p.add_argument("--mu", type=float, default=1.0, help="per-coordinate mean μ̃ (default 1)")
     p.add_argument("--models", default="two_gaussians",
                    help="comma list of two_gaussians,k_classes,hierarchical,covariance_only (default two_gaussians)")
     p.add_argument("--out", type=Path, help="also write logtime.csv and the figure (PNG, PDF) into this directory")
     add_format_args(p)
-    p.set_defaults(func=cmd_logtime)
 
     from gmmtheory.guidance import add_parser as add_guidance_parser
     from gmmtheory.phase import add_parser as add_phase_parser
@@ -297,11 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_phase_parser(sub)
     add_guidance_parser(sub)
 
-    p = sub.add_parser("report", help="the main job: report.md + figures", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subcommand(sub, "report", "the main job: report.md + figures", cmd_report)
     p.add_argument("--out", type=Path, default=Path("out/report"), help="output directory (default out/report)")
     p.add_argument("--quick", action="store_true", help="smaller grids (for smoke tests)")
-    p.set_defaults(func=cmd_report)
     return parser
 
 
