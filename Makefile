@@ -1,7 +1,10 @@
 # Two commands do all the set-up on a fresh machine (Python ≥ 3.11 with venv):
 #   make report   create .venv, install gmmtheory, run the main job (writes out/report/report.md + figures)
-#   make test     create .venv, install gmmtheory with its test extra, run the test suite
+#   make test     create .venv, install gmmtheory with its test and bridge extras, run the test suite
+# TORCH pins the CPU build of torch that this machine keeps on disk (plain `torch` would pull a multi-GB CUDA
+# build); override it elsewhere, e.g. `make test TORCH=torch`.
 PYTHON ?= python3
+TORCH  ?= torch==2.13.0
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -11,7 +14,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet '$(TORCH)'
+	$(BIN)/pip install --quiet -e '.[test,bridge]'
 	touch $(STAMP)
 
 report: $(STAMP)
