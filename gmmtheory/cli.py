@@ -7,6 +7,7 @@ Subcommands:
   logtime    the log-time concentration study (landmarks against d, OU vs EDM)
   phase      phase diagrams: H/H[Z], rate, φ, Bayes error over (parameter × time) grids
   guidance   how classifier-free / interval guidance moves the semantic window (exact-score samplers)
+  bridge     measure H[Z | X_σ] in trained models (exact mixture, sklearn digits, SD1.5, EDM2) vs theory
   report     the main job: writes report.md and figures into --out (default ./out/report)
 """
 
@@ -294,8 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     from gmmtheory.guidance import add_parser as add_guidance_parser
     from gmmtheory.phase import add_parser as add_phase_parser
 
+    from gmmtheory.bridge.cli import add_parser as add_bridge_parser
+
     add_phase_parser(sub)
     add_guidance_parser(sub)
+    add_bridge_parser(sub)
 
     p = subcommand(sub, "report", "the main job: report.md + figures", cmd_report)
     p.add_argument("--out", type=Path, default=Path("out/report"), help="output directory (default out/report)")

@@ -1,9 +1,49 @@
 """gmmtheory.bridge: measure class-conditional entropy in trained diffusion models and hold it against theory.
 
-Optional (``pip install 'gmmtheory[bridge]'``: torch, diffusers, scikit-learn). Importing this subpackage imports
-torch; ``import gmmtheory`` does not.
+Optional (``pip install 'gmmtheory[bridge]'``: torch, diffusers, scikit-learn). Names are loaded lazily, so
+``import gmmtheory.bridge`` alone imports nothing heavy; the first use of a name imports torch (and a clear
+ImportError says what to install when it is missing). ``import gmmtheory`` never imports this package.
+
+Modules: ``base`` (the ``Denoiser`` protocol, ``Measurement``), ``models`` (adapters: torch modules, diffusers,
+SD1.5, EDM2), ``gmm`` (the exact mixture as a denoiser), ``sampling`` (EDM ρ-grid, stochastic/ODE samplers with
+guidance), ``estimators`` (tracker, denoiser gap, diffusion classifier), ``digits`` (the real-data testbed),
+``experiments`` (end-to-end runs), ``control`` (guidance intervals and schedules on trained models), ``cli``.
 """
 
-from gmmtheory.bridge.base import Denoiser, Measurement, as_sigma
+from __future__ import annotations
 
-__all__ = ["Denoiser", "Measurement", "as_sigma"]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["Denoiser", "Measurement", "as_sigma"], "base"),
+    **dict.fromkeys(["PAPER_SETUPS", "DiffusersDenoiser", "EDM2Denoiser", "EDM2Net", "GuidedDenoiser",
+                     "TorchDenoiser", "as_edm2_net", "cfg", "guided", "guided_denoise", "load_edm2", "load_sd15"],
+                    "models"),
+    "GMMDenoiser": "gmm",
+    **dict.fromkeys(["edm_sigmas", "sample"], "sampling"),
+    **dict.fromkeys(["classifier_entropy", "classifier_log_posterior", "denoiser_gap", "format_bias_table",
+                     "tracker_bias_table", "tracker_entropy", "tracker_log_posteriors"], "estimators"),
+    **dict.fromkeys(["DigitsDenoiser", "DigitsComparison", "load_digits_data", "train_digits", "digits_comparison",
+                     "run_digits", "digits_classifier", "class_accuracy", "save_model", "load_model"], "digits"),
+    **dict.fromkeys(["run_gmm", "run_real", "surrogate_overlay"], "experiments"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gmmtheory.bridge' has no attribute {name!r}")
+    try:
+        mod = importlib.import_module(f"gmmtheory.bridge.{module}")
+    except ModuleNotFoundError as err:
+        if err.name in ("torch", "diffusers", "sklearn"):
+            raise ImportError(f"gmmtheory.bridge.{name} needs {err.name}: pip install 'gmmtheory[bridge]'") from err
+        raise
+    return getattr(mod, name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,146 @@
+"""``gmmtheory bridge {gmm,digits,sd15,edm2}``: argparse options (torch-free) and the commands (import torch lazily).
+
+Files a user must supply (nothing is downloaded):
+
+- ``sd15``: a local diffusers-format Stable Diffusion 1.5 folder (``--path``) holding ``unet/``, ``scheduler/``,
+  ``text_encoder/``, ``tokenizer/`` (and ``vae/`` for decoding), e.g. a ``huggingface-cli download`` of
+  ``stable-diffusion-v1-5/stable-diffusion-v1-5`` made beforehand; needs ``pip install 'gmmtheory[sd15]'``.
+- ``edm2``: the user's own checkout of NVlabs/edm2 (``--checkout``, holding ``dnnlib/`` and ``torch_utils/``) and the
+  two pickles ``edm2-img512-xs-2147483-0.045.pkl`` (``--cond``) and ``edm2-img512-xs-uncond-2147483-0.045.pkl``
+  (``--uncond``). EDM2 is CC BY-NC-SA; gmmtheory only loads the user's files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EPILOG = """examples:
+  gmmtheory bridge gmm --out out/bridge/gmm                      # estimators vs the exact mixture (bias table)
+  gmmtheory bridge digits --out out/bridge/digits                # train on sklearn digits, compare with theory
+  gmmtheory bridge sd15 --path ~/models/sd15 --prompts "a photo of a cat|a photo of a dog" --device cuda
+  gmmtheory bridge edm2 --checkout ~/src/edm2 --cond edm2-img512-xs-2147483-0.045.pkl \\
+        --uncond edm2-img512-xs-uncond-2147483-0.045.pkl --classes 1,207,417 --device cuda
+"""
+
+
+def _ints(spec: str) -> list[int]:
+    try:
+        return [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {spec!r}") from None
+
+
+def _common(p: argparse.ArgumentParser, *, out: str, n_samples: int, steps: int, batch: int, device: str) -> None:
+    p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
+    p.add_argument("--n-samples", type=int, default=n_samples, help=f"trajectories / samples (default {n_samples})")
+    p.add_argument("--steps", type=int, default=steps, help=f"sampler steps (default {steps})")
+    p.add_argument("--batch-size", type=int, default=batch, help=f"samples per batch (default {batch})")
+    p.add_argument("--device", default=device, help=f"torch device (default {device}; 'cuda' on a GPU)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``gmmtheory bridge ...`` (no torch import here)."""
+    p = subparsers.add_parser("bridge", help="measure H[Z | X_σ] in trained diffusion models and compare with theory",
+                              epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="target", required=True)
+
+    g = sub.add_parser("gmm", help="every estimator on the exact mixture model: bias table vs sampler steps")
+    g.add_argument("--preset", default="two", choices=["two", "kclasses"], help="mixture (default two)")
+    g.add_argument("--d", type=int, default=64, help="dimension (default 64)")
+    g.add_argument("--K", type=int, default=4, help="classes for kclasses (default 4)")
+    g.add_argument("--mu", type=float, default=0.5, help="per-coordinate mean scale (default 0.5)")
+    g.add_argument("--steps-list", type=_ints, default=[16, 32, 64, 128, 256],
+                   help="sampler steps of the bias table (default 16,32,64,128,256)")
+    _common(g, out="out/bridge/gmm", n_samples=2000, steps=64, batch=2048, device="cpu")
+    g.set_defaults(func=cmd_gmm)
+
+    dg = sub.add_parser("digits", help="train a conditional denoiser on sklearn's digits; compare with theory")
+    dg.add_argument("--out", type=Path, default=Path("out/bridge/digits"), help="output folder")
+    dg.add_argument("--size", default="default", choices=["tiny", "default", "large"],
+                    help="tiny (smoke test), default (minutes on 2 CPU cores), large (GPU)")
+    dg.add_argument("--seed", type=int, default=0, help="seed of training and measurement (default 0)")
+    dg.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    dg.add_argument("--model", type=Path, default=None, help="reuse a model written by an earlier run")
+    dg.add_argument("--train-steps", type=int, default=None, help="override the preset's training steps")
+    dg.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    dg.set_defaults(func=cmd_digits)
+
+    s = sub.add_parser("sd15", help="Stable Diffusion 1.5 from a local folder: prompts as classes (GPU)")
+    s.add_argument("--path", type=Path, required=True, help="local diffusers-format SD1.5 folder")
+    s.add_argument("--prompts", required=True, help="'|'-separated prompts, one class each (at least two)")
+    s.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="UNet precision")
+    _common(s, out="out/bridge/sd15", n_samples=400, steps=100, batch=32, device="cuda")
+    s.set_defaults(func=cmd_sd15)
+
+    e = sub.add_parser("edm2", help="EDM2 pickles from the user's own EDM2 checkout: ImageNet classes (GPU)")
+    e.add_argument("--checkout", type=Path, required=True, help="the user's NVlabs/edm2 checkout")
+    e.add_argument("--cond", type=Path, required=True, help="conditional pickle, e.g. edm2-img512-xs-2147483-0.045.pkl")
+    e.add_argument("--uncond", type=Path, required=True, help="unconditional pickle (…-xs-uncond-…)")
+    e.add_argument("--classes", type=_ints, required=True, help="class indices, e.g. 1,207,417")
+    e.add_argument("--sigma-min", type=float, default=0.002)
+    e.add_argument("--sigma-max", type=float, default=80.0)
+    e.add_argument("--rho", type=float, default=7.0)
+    _common(e, out="out/bridge/edm2", n_samples=256, steps=64, batch=64, device="cuda")
+    e.set_defaults(func=cmd_edm2)
+    return p
+
+
+def _emit(result: dict, args: argparse.Namespace, summary: str) -> int:
+    if args.json:
+        json.dump(result, sys.stdout, indent=1, default=float)
+        sys.stdout.write("\n")
+    else:
+        print(summary)
+    return 0
+
+
+def cmd_gmm(args: argparse.Namespace) -> int:
+    from gmmtheory.bridge.estimators import format_bias_table
+    from gmmtheory.bridge.experiments import run_gmm
+
+    res = run_gmm(args.out, preset=args.preset, d=args.d, K=args.K, mu=args.mu, steps=args.steps_list,
+                  n_samples=args.n_samples, seed=args.seed, device=args.device, batch_size=args.batch_size)
+    checks = "\n".join(f"  {k}: {v['max_z']:.2f} stderr, {v['max_abs']:.4f} nats" for k, v in res["checks"].items())
+    return _emit(res, args, f"{format_bias_table(res['bias_table'])}\nmax |measured − exact| / stderr:\n{checks}\n"
+                            f"wrote {args.out}/gmm.json, gmm.md, gmm.png/.pdf")
+
+
+def cmd_digits(args: argparse.Namespace) -> int:
+    from gmmtheory.bridge.digits import run_digits
+
+    comp = run_digits(args.out, size=args.size, seed=args.seed, device=args.device, model_path=args.model,
+                      steps=args.train_steps)
+    return _emit(comp.to_dict(), args, f"{comp.verdict}\nwrote {args.out}/digits.json, digits.md, digits.png/.pdf "
+                                       f"(total {comp.meta['timings_s']['total']:.0f} s)")
+
+
+def cmd_sd15(args: argparse.Namespace) -> int:
+    import torch
+
+    from gmmtheory.bridge.experiments import run_real
+    from gmmtheory.bridge.models import load_sd15
+
+    prompts = [p.strip() for p in args.prompts.split("|") if p.strip()]
+    if len(prompts) < 2:
+        raise ValueError(f"--prompts: need at least two '|'-separated prompts; got {args.prompts!r}")
+    model = load_sd15(args.path, prompts, device=args.device, dtype=getattr(torch, args.dtype))
+    res = run_real(model, args.out, name="sd15", classes=range(len(prompts)), steps=args.steps,
+                   n_samples=args.n_samples, sigma_min=float(model.sigmas[0]), sigma_max=float(model.sigmas[-1]),
+                   seed=args.seed, batch_size=args.batch_size, class_names=prompts)
+    return _emit(res, args, f"wrote {args.out}/sd15.json, sd15.md, sd15.png/.pdf ({res['seconds']:.0f} s)")
+
+
+def cmd_edm2(args: argparse.Namespace) -> int:
+    from gmmtheory.bridge.experiments import run_real
+    from gmmtheory.bridge.models import load_edm2
+
+    model = load_edm2(args.checkout, args.cond, args.uncond, device=args.device)
+    res = run_real(model, args.out, name="edm2", classes=args.classes, steps=args.steps, n_samples=args.n_samples,
+                   sigma_min=args.sigma_min, sigma_max=args.sigma_max, rho=args.rho, seed=args.seed,
+                   batch_size=args.batch_size)
+    return _emit(res, args, f"wrote {args.out}/edm2.json, edm2.md, edm2.png/.pdf ({res['seconds']:.0f} s)")
