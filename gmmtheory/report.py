@@ -333,9 +333,19 @@ def section_covariance_only(out: Path, quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section_bridge(out: Path, quick: bool) -> str:
+    """The bridge (torch) section: tracker bias table and the digits testbed; a note when torch is missing."""
+    try:
+        from gmmtheory.bridge.experiments import section_bridge as bridge
+    except ModuleNotFoundError as err:
+        return (f"## Bridge\n\nSkipped: the bridge needs torch, diffusers and scikit-learn ({err.name} could not be "
+                "imported; `pip install 'gmmtheory[bridge]'`, which `make report` does).\n")
+    return bridge(out, quick)
+
+
 SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_logtime, section_hierarchy,
                            section_covariance_only, section_phase,
-                           section_guidance]
+                           section_guidance, section_bridge]
 
 
 def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Path:

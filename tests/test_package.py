@@ -52,9 +52,12 @@ def test_module_entry_point_help():
     assert "report" in out.stdout and "examples" in out.stdout
 
 
-def test_report_quick(tmp_path):
+def test_report_quick(tmp_path, monkeypatch):
+    from gmmtheory import report
     from gmmtheory.report import write_report
 
+    # the bridge section trains a network; its pieces have their own tests (test_bridge_*.py)
+    monkeypatch.setattr(report, "SECTIONS", [s for s in report.SECTIONS if s is not report.section_bridge])
     path = write_report(tmp_path, quick=True)
     text = path.read_text()
     assert text.startswith("# gmmtheory report")
@@ -65,3 +68,11 @@ def test_report_quick(tmp_path):
                     "## Partition entropies of a hierarchical mixture", "## Classes that differ only in covariance"):
         assert heading in text
     assert "THEORY §6 checks" in text and "| two_gaussians | classes |" in text
+
+
+def test_report_bridge_section_without_torch(tmp_path, monkeypatch):
+    from gmmtheory import report
+
+    monkeypatch.setitem(sys.modules, "gmmtheory.bridge.experiments", None)  # as if torch were not installed
+    text = report.section_bridge(tmp_path, True)
+    assert text.startswith("## Bridge") and "pip install 'gmmtheory[bridge]'" in text

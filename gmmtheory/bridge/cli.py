@@ -43,6 +43,12 @@ def _common(p: argparse.ArgumentParser, *, out: str, n_samples: int, steps: int,
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def _real(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-levels", type=int, default=16,
+                   help="diffusion-classifier quadrature nodes for the subset denoiser gap (default 16)")
+    p.add_argument("--n-sigma", type=int, default=24, help="σ points of the denoiser-gap curve (default 24)")
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``gmmtheory bridge ...`` (no torch import here)."""
     p = subparsers.add_parser("bridge", help="measure H[Z | X_σ] in trained diffusion models and compare with theory",
@@ -75,6 +81,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     s.add_argument("--prompts", required=True, help="'|'-separated prompts, one class each (at least two)")
     s.add_argument("--dtype", default="float16", choices=["float16", "float32"], help="UNet precision")
     _common(s, out="out/bridge/sd15", n_samples=400, steps=100, batch=32, device="cuda")
+    _real(s)
     s.set_defaults(func=cmd_sd15)
 
     e = sub.add_parser("edm2", help="EDM2 pickles from the user's own EDM2 checkout: ImageNet classes (GPU)")
@@ -86,6 +93,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--sigma-max", type=float, default=80.0)
     e.add_argument("--rho", type=float, default=7.0)
     _common(e, out="out/bridge/edm2", n_samples=256, steps=64, batch=64, device="cuda")
+    _real(e)
     e.set_defaults(func=cmd_edm2)
     return p
 
@@ -131,7 +139,8 @@ def cmd_sd15(args: argparse.Namespace) -> int:
     model = load_sd15(args.path, prompts, device=args.device, dtype=getattr(torch, args.dtype))
     res = run_real(model, args.out, name="sd15", classes=range(len(prompts)), steps=args.steps,
                    n_samples=args.n_samples, sigma_min=float(model.sigmas[0]), sigma_max=float(model.sigmas[-1]),
-                   seed=args.seed, batch_size=args.batch_size, class_names=prompts)
+                   seed=args.seed, batch_size=args.batch_size, class_names=prompts,
+                   n_levels=args.n_levels, n_sigma=args.n_sigma)
     return _emit(res, args, f"wrote {args.out}/sd15.json, sd15.md, sd15.png/.pdf ({res['seconds']:.0f} s)")
 
 
@@ -142,5 +151,5 @@ def cmd_edm2(args: argparse.Namespace) -> int:
     model = load_edm2(args.checkout, args.cond, args.uncond, device=args.device)
     res = run_real(model, args.out, name="edm2", classes=args.classes, steps=args.steps, n_samples=args.n_samples,
                    sigma_min=args.sigma_min, sigma_max=args.sigma_max, rho=args.rho, seed=args.seed,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, n_levels=args.n_levels, n_sigma=args.n_sigma)
     return _emit(res, args, f"wrote {args.out}/edm2.json, edm2.md, edm2.png/.pdf ({res['seconds']:.0f} s)")

@@ -1,0 +1,99 @@
+"""The ``gmmtheory bridge`` command: torch-free parsing, the exact-mixture run, EDM2 from a checkout, clear errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import gmmtheory as gt  # noqa: E402
+from gmmtheory.bridge.base import Measurement  # noqa: E402
+from gmmtheory.bridge.experiments import agreement  # noqa: E402
+from gmmtheory.bridge.gmm import GMMDenoiser  # noqa: E402
+from gmmtheory.bridge.models import as_edm2_net  # noqa: E402
+from gmmtheory.cli import main  # noqa: E402
+
+
+def test_parser_does_not_import_torch():
+    code = ("import sys, gmmtheory.cli as c; c.build_parser().parse_args(['bridge', 'gmm']); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_agreement_keeps_only_informative_points():
+    exact = np.array([1e-6, 0.2, 0.5, 0.7])
+    m = Measurement(np.arange(4.0) + 1, np.array([0.0, 0.25, 0.5, 0.7]), np.array([1e-9, 0.01, 0.02, 0.0]),
+                    "entropy", "test")
+    a = agreement(m, exact)
+    # point 0: exact below 1 % of the maximum; point 3: zero spread (every sample equal) → both left out
+    assert a["n_points"] == 2
+    assert a["max_z"] == pytest.approx(5.0)
+    assert a["max_abs"] == pytest.approx(0.05)
+    a = agreement(m, exact, exact_se=np.array([0.0, 0.01, 0.0, 0.0]))
+    assert a["max_z"] == pytest.approx(0.05 / np.sqrt(2e-4))
+
+
+def test_bridge_gmm_writes_table_and_checks(tmp_path, capsys):
+    rc = main(["bridge", "gmm", "--d", "8", "--mu", "0.7", "--steps-list", "8", "--n-samples", "32",
+               "--out", str(tmp_path), "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {r["steps"] for r in res["bias_table"]} == {8}
+    assert set(res["checks"]) == {"denoiser-gap rate", "denoiser-gap entropy", "classifier entropy (classes 0, 1)",
+                                  "tracker, 64 steps", "corrected tracker, 64 steps"}
+    for name in ("gmm.json", "gmm.md", "gmm.png", "gmm.pdf"):
+        assert (tmp_path / name).exists()
+    assert "| steps |" in (tmp_path / "gmm.md").read_text()
+
+
+@pytest.fixture
+def fake_edm2(tmp_path):
+    """A checkout with torch_utils/ and dnnlib/ and two pickles holding the exact mixture in EDM2's signature."""
+    root = tmp_path / "edm2"
+    (root / "torch_utils").mkdir(parents=True)
+    (root / "dnnlib").mkdir()
+    mix = gt.k_classes(3, 4, 1.5)
+    exact = GMMDenoiser(mix, dtype=torch.float32)
+    for name, cond in (("cond.pkl", True), ("uncond.pkl", False)):
+        with open(tmp_path / name, "wb") as f:
+            pickle.dump({"ema": as_edm2_net(exact, conditional=cond, image_shape=(1, 2, 2))}, f)
+    return root, mix
+
+
+def test_bridge_edm2_end_to_end_on_exact_mixture(fake_edm2, tmp_path, capsys):
+    root, mix = fake_edm2
+    out = tmp_path / "out"
+    rc = main(["bridge", "edm2", "--checkout", str(root), "--cond", str(tmp_path / "cond.pkl"),
+               "--uncond", str(tmp_path / "uncond.pkl"), "--classes", "0,1", "--steps", "12", "--n-samples", "64",
+               "--n-levels", "4", "--n-sigma", "6",
+               "--device", "cpu", "--out", str(out), "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["curves"]) == {"tracker", "tracker_corrected", "denoiser_gap_subset"}
+    for curve in res["curves"].values():
+        assert np.all(np.isfinite(curve["value"])) and np.all(np.asarray(curve["stderr"]) >= 0)
+    # the surrogate is fitted to the model's own samples of classes 0 and 1: its top eigenvalue must be that of
+    # the two-class sub-mixture, Λ = 1 + |μ_0 − μ_1|²/4 = 1 + 2·1.5²·4/4 = 5.5, up to sampling error of ~64 draws
+    assert res["surrogate"]["Lambda"] == pytest.approx(5.5, rel=0.35)
+    for name in ("edm2.json", "edm2.md", "edm2.png"):
+        assert (out / name).exists()
+
+
+def test_bridge_commands_reject_missing_files(tmp_path, capsys):
+    rc = main(["bridge", "edm2", "--checkout", str(tmp_path / "nope"), "--cond", "a.pkl", "--uncond", "b.pkl",
+               "--classes", "0,1", "--device", "cpu"])
+    assert rc == 2
+    assert "supply the path of your own EDM2 checkout" in capsys.readouterr().err
+    rc = main(["bridge", "sd15", "--path", str(tmp_path / "nope"), "--prompts", "a cat|a dog", "--device", "cpu"])
+    assert rc == 2
+    assert "error:" in capsys.readouterr().err
+    rc = main(["bridge", "sd15", "--path", str(tmp_path), "--prompts", "only one", "--device", "cpu"])
+    assert rc == 2
+    assert "--prompts: need at least two" in capsys.readouterr().err
