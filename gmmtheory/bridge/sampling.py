@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from gmmtheory.bridge.models import cfg
 from gmmtheory.progress import progress
 
 __all__ = ["check_sigmas", "edm_sigmas", "make_generator", "sample", "step_coefficients"]
@@ -160,7 +161,7 @@ def guided_denoiser(
     if w == 1.0 or not (interval[0] < sigma < interval[1]):
         return {"denoised": cond, "cond": cond}
     uncond = model(x, sigma, None)
-    return {"denoised": cond + (w - 1.0) * (cond - uncond), "cond": cond, "uncond": uncond}
+    return {"denoised": cfg(cond, uncond, w), "cond": cond, "uncond": uncond}
 
 
 def initial_state(
