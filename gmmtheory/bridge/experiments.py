@@ -281,7 +281,7 @@ def run_real(
 def section_bridge(out: str | Path, quick: bool) -> str:
     """Report section: the tracker bias table on exact mixtures, and the digits testbed against theory.
 
-    Full: bias tables for two_gaussians(16, 0.5) and k_classes(4, 16, 1) at 16…256 steps with 2000 trajectories,
+    Full: bias tables for two_gaussians(16, 0.5) and k_classes(4, 16, 1) at 16…256 steps with 500 trajectories,
     and the default digits run (reuses ``out/digits/digits_model.pt`` when an earlier report trained it). Quick:
     two step counts, 200 trajectories and the tiny digits model.
     """
@@ -289,7 +289,7 @@ def section_bridge(out: str | Path, quick: bool) -> str:
 
     out = Path(out)
     start = time.perf_counter()
-    steps, n = ((16, 64), 200) if quick else ((16, 32, 64, 128, 256), 2000)
+    steps, n = ((16, 64), 200) if quick else ((16, 32, 64, 128, 256), 500)
     lines = ["## Bridge: the entropy measured on models, against exact theory", "",
              "### Tracker bias against the number of sampler steps (exact mixture model)", "",
              f"EDM ρ = 7 grid on [0.002, 80], {n} trajectories per row, exact H from `gt.class_entropy` (x_0 + σ ε). "
