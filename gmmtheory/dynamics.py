@@ -190,13 +190,20 @@ def make_grid(
     S_churn: float = 40.0,
     S_min: float = 0.05,
     S_max: float = 50.0,
+    sigmas: object = None,
 ) -> Grid:
-    """The grid a sampler runs on (validated). "edm": EDM σ grid + σ_N = 0; "sde"/"ode": uniform native time."""
+    """The grid a sampler runs on (validated). "edm": EDM σ grid + σ_N = 0; "sde"/"ode": uniform native time.
+
+    ``sigmas`` ("edm" only): a custom decreasing grid σ_0 > … > σ_{N−1} > 0 of N = ``n_steps`` values (VE σ of
+    unit-scale data) used instead of EDM's ρ-grid (σ_min, σ_max, ρ are then ignored); σ_N = 0 is appended."""
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
     n = _check_int(n_steps, "n_steps", 2)
+    if sigmas is not None and sampler != "edm":
+        raise ValueError(f"sigmas (a custom σ grid) needs sampler='edm'; got sampler={sampler!r}")
     if sampler == "edm":
-        sig = np.append(edm_sigma_grid(n, sigma_min, sigma_max, rho), 0.0)
+        sig = np.append(edm_sigma_grid(n, sigma_min, sigma_max, rho) if sigmas is None else check_sigmas(sigmas, n),
+                        0.0)
         S_churn = _check_real(S_churn, "S_churn", minimum=0.0)
         S_min = _check_real(S_min, "S_min", minimum=0.0)
         S_max = float(S_max)
@@ -218,6 +225,20 @@ def make_grid(
         raise ValueError(f"drift/diffusion of {process!r} are not finite on the grid; choose T and t_end inside")
     f, g2 = np.nan_to_num(f), np.nan_to_num(g2)
     return Grid(t, a, s**2, f, g2, s / a, np.zeros(n))
+
+
+def check_sigmas(sigmas: object, n_steps: int) -> np.ndarray:
+    """A custom sampler grid: 1-D, ``n_steps`` finite values, strictly decreasing and > 0 (σ_N = 0 is appended)."""
+    try:
+        sig = np.asarray(sigmas, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"sigmas must be a 1-D array of noise levels; got {sigmas!r}") from None
+    if sig.ndim != 1 or sig.size != n_steps:
+        raise ValueError(f"sigmas must be a 1-D array of n_steps = {n_steps} values (σ_N = 0 is appended); "
+                         f"got shape {sig.shape}")
+    if not np.all(np.isfinite(sig)) or np.any(sig <= 0) or np.any(np.diff(sig) >= 0):
+        raise ValueError(f"sigmas must be finite, > 0 and strictly decreasing; got {sig!r}")
+    return sig
 
 
 def _bucket(n: int) -> int:
@@ -446,7 +467,7 @@ class _Setup:
 
 
 def _setup(mixture, *, sampler, n_samples, n_steps, process, guidance, w, interval, partition, T, t_end,
-           sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise, chunk) -> _Setup:
+           sigma_min, sigma_max, rho, S_churn, S_min, S_max, S_noise, chunk, sigmas=None) -> _Setup:
     mix = _check_mixture(mixture)
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
@@ -458,7 +479,7 @@ def _setup(mixture, *, sampler, n_samples, n_steps, process, guidance, w, interv
     if sampler != "edm" and process is not None and not isinstance(process, Process):
         raise ValueError(f"process must be a gmmtheory process; got {process!r}")
     grid = make_grid(sampler, n_steps, process=process, T=T, t_end=t_end, sigma_min=sigma_min,
-                     sigma_max=sigma_max, rho=rho, S_churn=S_churn, S_min=S_min, S_max=S_max)
+                     sigma_max=sigma_max, rho=rho, S_churn=S_churn, S_min=S_min, S_max=S_max, sigmas=sigmas)
     if mix.singular and grid.s2[-1] <= 0:
         raise ValueError("this mixture has singular covariances: the grid must end at σ > 0 (set t_end > 0)")
     c, C = _chunking(n, mix.K, mix.d, chunk)
@@ -559,6 +580,7 @@ def simulate(
     record: bool = True,
     keep_x: bool = False,
     chunk: int | None = None,
+    sigmas: object = None,
 ) -> Trajectories:
     """Run ``n_samples`` reverse trajectories of ``mixture`` with exact scores (see the module docstring).
 
@@ -570,11 +592,13 @@ def simulate(
         process, T, t_end: process and time range of "sde"/"ode" (default OU, T = 10, t_end = 0).
         init: "auto", "marginal", "conditional" or "noise". record: keep posteriors along the way.
         keep_x: return the final states (n, d). chunk: samples per chunk (default: bounded memory).
+        sigmas: "edm" only: a custom decreasing σ grid of ``n_steps`` values (e.g. ``control.entropy_schedule``)
+            instead of EDM's ρ-grid; σ_N = 0 is appended.
     """
     st = _setup(mixture, sampler=sampler, n_samples=n_samples, n_steps=n_steps, process=process, guidance=guidance,
                 w=w, interval=interval, partition=partition, T=T, t_end=t_end, sigma_min=sigma_min,
                 sigma_max=sigma_max, rho=rho, S_churn=S_churn, S_min=S_min, S_max=S_max, S_noise=S_noise,
-                chunk=chunk)
+                chunk=chunk, sigmas=sigmas)
     if not isinstance(init, str) or init not in INITS:
         raise ValueError(f"init must be one of {INITS}; got {init!r}")
     prng = check_key(key)
