@@ -1,414 +1,354 @@
-"""Benchmark the class-conditional entropy methods of gmmtheory.
+"""H[Z | X_t] over a 64-point OU time grid: gmmtheory's three methods against naive numpy/scipy Monte Carlo.
 
-(a) d-independence of the exact methods: ``gt.class_entropy(gt.two_gaussians(d), gt.OU(), t, method=m)`` for
-    m in {"quadrature", "reduced"} on a 64-point OU time grid, d = 10, 10³, 10⁶. Timed end to end exactly as written
-    (a new mixture object per call, so the O(d) set-up — building the means, the spectral bookkeeping — is included)
-    and, separately, with one mixture object reused (its per-mixture preprocessing cached).
+(a) Two Gaussians ±m, |m|² = d (``gt.two_gaussians(d)``), d = 10, 10³, 10⁶: ``method="quadrature"`` (exact) and
+    ``method="reduced"`` (2¹⁶ draws of K numbers). Timed as written, ``gt.class_entropy(gt.two_gaussians(d), …)``
+    (a new mixture each call: its O(d) construction included), and with one mixture reused. Baseline: full-dimensional
+    Monte Carlo with a hand-written isotropic log-density (``_naive.entropy_shared_iso``; scipy's
+    ``multivariate_normal`` would need a d × d covariance), at 2¹⁴ draws for the quadrature rows (the accuracy it
+    reaches is its standard error; the quadrature's error is ≤ 1e-10) and at the reduced method's 2¹⁶ draws (equal
+    accuracy). Its cost is exactly linear in draws × times, so it is timed on a subset and scaled (stated per row).
+(b) K = 10 classes, shared covariance, d = 10⁴ (``gt.k_classes(10, 10_000, mu=0.1)``), ``method="reduced"``, 2¹⁶
+    draws, against the same naive code at 2¹⁶ draws (timed on a subset, scaled).
+(c) K = 10 per-class full covariances (``gt.random_mixture(PRNGKey(0), 10, d, "class_full")``), d = 256 and 1024,
+    ``method="montecarlo"``, 2¹⁴ requested draws (20,480 used: whole chunks), float64 and ``precision="float32"``
+    (float32 draws and GEMMs, float64 logits and reductions). Baseline: per time and per class scipy
+    ``multivariate_normal(a μ_k, a²Σ_k + σ²I)``, ``.rvs`` and ``.logpdf`` (``_naive.entropy_full_cov``) with the same
+    draws per class. d = 256: the naive code runs on all 64 times (``--quick``: a subset); d = 1024: on 2 of the 64
+    times, scaled ×32. gmmtheory is timed building a new mixture each call (eigendecompositions included).
 
-(b) Full-dimensional Monte Carlo against a naive numpy/scipy baseline: a random 10-class mixture with per-class full
-    covariances in d = 256 (``gt.random_mixture(PRNGKey(0), K=10, d=256, cov_kind="class_full")``), 64 OU times,
-    2¹⁴ requested samples. The baseline is the code a researcher would write: for every time t and every class k,
-    build C_k(t) = a²Σ_k + σ²I and ``scipy.stats.multivariate_normal(a μ_k, C_k)``, draw fresh samples
-    x ~ p_t stratified by class (the same number per class as gmmtheory actually used), evaluate every ``logpdf``,
-    softmax, entropy, stratified mean and standard error. Both run in this process; we report median times, the
-    speed ratio, the standard errors reached and whether the two estimates agree within 4 combined standard errors.
-    Peak memory is measured in fresh child processes (peak RSS, ``VmHWM``), one per implementation.
-
-(c) A Markdown summary table of every row.
-
-Run ``python benchmarks/entropy_methods.py`` or ``python -m benchmarks.entropy_methods`` (``--quick`` for a smoke
-run, ``--json PATH`` to save the rows). Timings are medians of repeats after a warm-up call; the machine may be
-shared with other work, so they are noisy: compare ratios measured in the same run, not absolute numbers across runs.
+Every row reports: the median of repeated calls after one warm-up call, the compile time (first call − median),
+the naive time, the speed-up (wall; CPU time in brackets), the standard errors reached, whether the two estimates
+agree within 4 combined standard errors at every time compared, the fraction of the machine bound reached (the
+kernel's GEMM FLOPs and normal variates divided by the rates measured on the same shapes), peak memory (fresh child
+process, growth of the peak RSS during one call) and how many recompilations happened during the timed repeats.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repository root importable for ``benchmarks``
+if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import configure_threads  # noqa: E402  (imports nothing heavy)
+from benchmarks import threads_from_argv  # noqa: E402
 
-# Thread limits are read when numpy / jax load, so --threads is parsed before importing them.
-_pre = argparse.ArgumentParser(add_help=False)
-_pre.add_argument("--threads", type=int, default=1)
-THREADS = _pre.parse_known_args()[0].threads if __name__ == "__main__" else int(os.environ.get("GMM_BENCH_THREADS", 1))
-THREAD_SETTING = configure_threads(THREADS)
+THREADS = threads_from_argv()
 
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
-from scipy.special import log_softmax  # noqa: E402
-from scipy.stats import multivariate_normal  # noqa: E402
 
 import gmmtheory as gt  # noqa: E402
-from benchmarks import fmt_g, fmt_s, machine_info, markdown_table, strip_result, time_calls  # noqa: E402
+from benchmarks import (  # noqa: E402
+    _naive,
+    agree_text,
+    agreement,
+    bench_main,
+    fmt_g,
+    fmt_rate,
+    fmt_s,
+    measure_memory,
+    memory_text,
+    row,
+    strip_result,
+    time_calls,
+)
+from benchmarks._limits import gemm_flops, normal_rate  # noqa: E402
+from gmmtheory.entropy import montecarlo  # noqa: E402
 
-T_GRID = np.linspace(0.05, 8.0, 64)  # OU times; covers the speciation window of both benchmark mixtures
-DIMS = (10, 1_000, 1_000_000)
-MC_K, MC_D = 10, 256
-AGREE_SIGMAS = 4.0
-AGREE_FLOOR = 1e-12  # absolute slack for times where both estimates are ~0 with ~0 standard error (rounding)
-NAIVE_BUDGET_S = 180.0  # one naive full-grid run predicted longer than this → time a subset of times, extrapolate
-NAIVE_TOTAL_S = 420.0  # at most this much (predicted) for all naive full-grid repeats together
-
-
-# --------------------------------------------------------------------------------------------- naive baseline
-def naive_entropy(
-    means: np.ndarray,
-    covs: np.ndarray,
-    weights: np.ndarray,
-    alpha: np.ndarray,
-    sigma: np.ndarray,
-    n_per_class: int,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """H[Z | X_t] by plain Monte Carlo with scipy, one time at a time: what a researcher would write.
-
-    For each t: C_k = a²Σ_k + σ²I, frozen ``multivariate_normal(a μ_k, C_k)`` per class; fresh draws x ~ N(aμ_z, C_z)
-    (``n_per_class`` per class z), ``logpdf`` of every x under every class, log-softmax with log π_k, entropy per draw,
-    class-stratified mean Σ_z π_z mean_z and standard error √(Σ_z π_z² var_z / n_z).
-    """
-    rng = np.random.default_rng(seed)
-    K, d = means.shape
-    log_w = np.log(weights)
-    eye = np.eye(d)
-    value = np.empty(len(alpha))
-    stderr = np.empty(len(alpha))
-    for i, (a, s) in enumerate(zip(alpha, sigma)):
-        dists = [multivariate_normal(mean=a * means[k], cov=a**2 * covs[k] + s**2 * eye) for k in range(K)]
-        x = np.concatenate([dists[z].rvs(size=n_per_class, random_state=rng).reshape(n_per_class, d) for z in range(K)])
-        logits = np.stack([dists[k].logpdf(x) for k in range(K)], axis=1) + log_w  # (K·n, K)
-        logp = log_softmax(logits, axis=1)
-        h = -np.sum(np.exp(logp) * logp, axis=1).reshape(K, n_per_class)  # row z: draws from class z
-        value[i] = weights @ h.mean(axis=1)
-        stderr[i] = math.sqrt(weights**2 @ (h.var(axis=1, ddof=1) / n_per_class))
-    return value, stderr
-
-
-# --------------------------------------------------------------------------------------------------- helpers
-def mc_mixture_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mix = gt.random_mixture(jax.random.PRNGKey(0), K=MC_K, d=MC_D, cov_kind="class_full")
-    return np.array(mix.means), np.array(mix.component_covariances()), np.array(mix.weights)
+T_GRID = np.linspace(0.05, 8.0, 64)  # OU times; covers the speciation window of every benchmark mixture
+OU = gt.OU()
+MC_K = 10
 
 
 def ou_coefficients(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ou = gt.OU()
-    return np.asarray(ou.alpha(t), np.float64), np.asarray(ou.sigma(t), np.float64)
+    return np.exp(-t), np.sqrt(-np.expm1(-2 * t))
 
 
-def gmm_montecarlo(means, covs, weights, t, n_samples, precision="float64", fresh=True, _cache={}):
-    """One gmmtheory Monte Carlo curve. ``fresh``: build a new mixture object (eigendecomposition included)."""
-    if fresh or "mix" not in _cache:
-        _cache["mix"] = gt.GaussianMixture(means, covs, weights, cov_kind="class_full")
-    return gt.class_entropy(
-        _cache["mix"], gt.OU(), t, method="montecarlo", n_samples=n_samples, key=jax.random.PRNGKey(1),
-        precision=precision,
-    )
+def subset_times(T: int, k: int) -> np.ndarray:
+    """k evenly spaced interior indices of a T-point grid (all of them when k ≥ T): the ends of the grid, where H is
+    ~0 or ~H[Z] and every estimate is nearly exact, say little about agreement."""
+    if k >= T:
+        return np.arange(T)
+    return np.unique(np.linspace(0, T - 1, k + 2).round().astype(int)[1:-1])
 
 
-def agreement(v1, s1, v2, s2) -> dict:
-    diff = np.abs(np.asarray(v1) - np.asarray(v2))
-    comb = np.sqrt(np.asarray(s1) ** 2 + np.asarray(s2) ** 2)
-    ok = diff <= AGREE_SIGMAS * comb + AGREE_FLOOR
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(comb > 0, diff / comb, np.where(diff > AGREE_FLOOR, np.inf, 0.0))
-    return {
-        "n_times": int(diff.size),
-        "n_agree": int(ok.sum()),
-        "all_agree": bool(ok.all()),
-        "max_abs_z": float(z.max()),
-        "max_abs_diff": float(diff.max()),
-    }
+def scaled_timing(timing: dict, scale: float) -> dict:
+    """A naive timing measured on a subset, scaled linearly to the full work."""
+    return {"median_s": timing["median_s"] * scale, "median_cpu_s": timing["median_cpu_s"] * scale,
+            "measured_median_s": timing["median_s"], "scale": scale}
 
 
-# ------------------------------------------------------------------------------------------ memory children
-def peak_rss_kb() -> int:
-    """Peak resident set size of this process in KiB: VmHWM from /proc (reset at exec, unlike ``ru_maxrss``, which
-    a child started by fork + exec inherits from its parent), else ``ru_maxrss``."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def _child_main(which: str, n_samples: int, n_times: int) -> None:
-    """Runs in a fresh process: set up, record the peak RSS, run one call, record the peak RSS again; print JSON."""
-    means, covs, weights = mc_mixture_arrays()
-    t = T_GRID[:: max(1, len(T_GRID) // n_times)][:n_times]
-    alpha, sigma = ou_coefficients(t)
-    setup_kb = peak_rss_kb()
-    if which == "gmm":
-        res = gmm_montecarlo(means, covs, weights, t, n_samples)
-        n_used = res.n_samples
-    else:
-        n_used = MC_K * (-(-n_samples // MC_K))
-        naive_entropy(means, covs, weights, alpha, sigma, n_used // MC_K)
-    peak_kb = peak_rss_kb()
-    print(json.dumps({"which": which, "setup_kb": setup_kb, "peak_kb": peak_kb, "n_times": len(t), "n": n_used}))
-
-
-def measure_memory(n_samples: int, n_per_class: int, naive_times: int) -> dict:
-    """Peak resident memory of one call of each implementation, each in a fresh child process."""
-    out = {}
-    for which, n, times in (("gmm", n_samples, len(T_GRID)), ("naive", n_per_class * MC_K, naive_times)):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--_memory-child", which, "--_n", str(n),
-               "--_times", str(times), "--threads", str(THREADS)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0:
-            out[which] = {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
-            continue
-        out[which] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- benchmarks
-def bench_exact(t: np.ndarray, repeats: int) -> tuple[list[dict], dict]:
-    print(f"\n== (a) two_gaussians(d), OU, T={len(t)} times: cost versus d ==")
-    rows, detail = [], {}
-    for method in ("quadrature", "reduced"):
-        per_d = {}
-        for d in DIMS:
-            new = time_calls(lambda: gt.class_entropy(gt.two_gaussians(d), gt.OU(), t, method=method), repeats)
-            mix = gt.two_gaussians(d)
-            reused = time_calls(lambda: gt.class_entropy(mix, gt.OU(), t, method=method), repeats)
-            res = new["result"]
-            per_d[d] = {"new_mixture": strip_result(new), "reused_mixture": strip_result(reused),
-                        "stderr_max": float(np.max(res.stderr)), "n_samples": res.n_samples,
-                        "value_at_tmax": float(res.value[-1])}
-            print(f"  {method:10s} d={d:>9,d}: first call {fmt_s(new['first_s']):>9s}  median {fmt_s(new['median_s']):>9s}"
-                  f" wall / {fmt_s(new['median_cpu_s']):>9s} CPU (new mixture each call);  "
-                  f"{fmt_s(reused['median_s']):>9s} wall (same mixture reused);  max stderr {fmt_g(per_d[d]['stderr_max'])}")
-        lo, hi = per_d[DIMS[0]], per_d[DIMS[-1]]
-        r_new = hi["new_mixture"]["median_s"] / lo["new_mixture"]["median_s"]
-        r_cpu = hi["new_mixture"]["median_cpu_s"] / lo["new_mixture"]["median_cpu_s"]
-        r_reused = hi["reused_mixture"]["median_s"] / lo["reused_mixture"]["median_s"]
-        print(f"  {method}: time(d=10^6) / time(d=10) = {r_new:.2f} wall, {r_cpu:.2f} CPU (new mixture each call); "
-              f"{r_reused:.2f} wall (same mixture reused)")
-        detail[method] = {"per_d": {str(k): v for k, v in per_d.items()}, "ratio_wall_new": r_new,
-                          "ratio_cpu_new": r_cpu, "ratio_wall_reused": r_reused}
-        for d in DIMS:
-            q = per_d[d]
-            rows.append({
-                "benchmark": f"class_entropy {method}, two_gaussians, OU",
-                "size": f"d={d:,}, T={len(t)}",
-                "median_s": q["new_mixture"]["median_s"],
-                "first_s": q["new_mixture"]["first_s"],
-                "baseline_median_s": None,
-                "ratio_text": f"{q['new_mixture']['median_s'] / lo['new_mixture']['median_s']:.2f}× wall, "
-                              f"{q['new_mixture']['median_cpu_s'] / lo['new_mixture']['median_cpu_s']:.2f}× CPU "
-                              "of d=10",
-                "stderr_text": "0 (exact)" if method == "quadrature" else f"max {fmt_g(q['stderr_max'])}",
-                "notes": f"same mixture reused: {fmt_s(q['reused_mixture']['median_s'])}"
-                + (f"; n={q['n_samples']:,}" if method == "reduced" else ""),
-            })
-    return rows, detail
-
-
-def bench_montecarlo(t, n_samples, repeats, naive_repeats, naive_subset, do_memory, f32) -> tuple[list[dict], dict]:
-    print(f"\n== (b) montecarlo vs naive scipy: random_mixture K={MC_K}, d={MC_D}, class_full, OU, T={len(t)}, "
-          f"n_samples={n_samples:,} requested ==")
-    means, covs, weights = mc_mixture_arrays()
-    alpha, sigma = ou_coefficients(t)
-
-    g = time_calls(lambda: gmm_montecarlo(means, covs, weights, t, n_samples), repeats)
-    g_reused = time_calls(lambda: gmm_montecarlo(means, covs, weights, t, n_samples, fresh=False), repeats)
-    res = g["result"]
-    n_used = int(res.n_samples)
-    n_per_class = n_used // MC_K
-    print(f"  gmmtheory montecarlo: first call (incl. compile) {fmt_s(g['first_s'])}; median {fmt_s(g['median_s'])} "
-          f"wall / {fmt_s(g['median_cpu_s'])} CPU over {repeats} (new mixture incl. eigendecomposition each call); "
-          f"{fmt_s(g_reused['median_s'])} wall with the mixture reused")
-    print(f"  samples used: {n_used:,} ({n_per_class:,} per class; the library rounds the requested {n_samples:,} up "
-          f"to whole chunks) — the naive baseline uses the same {n_per_class:,} per class")
-
-    f32_detail = None
-    if f32:
-        g32 = time_calls(lambda: gmm_montecarlo(means, covs, weights, t, n_samples, precision="float32"), repeats)
-        r32 = g32["result"]
-        f32_detail = {**strip_result(g32), "stderr_max": float(np.max(r32.stderr)),
-                      "agreement_vs_float64": agreement(res.value, res.stderr, r32.value, r32.stderr)}
-        print(f"  gmmtheory montecarlo precision='float32': first {fmt_s(g32['first_s'])}; median "
-              f"{fmt_s(g32['median_s'])} wall / {fmt_s(g32['median_cpu_s'])} CPU; max |float32 − float64| = "
-              f"{f32_detail['agreement_vs_float64']['max_abs_diff']:.2g} (independent draws: float32 samples differ), "
-              f"within 4σ at {f32_detail['agreement_vs_float64']['n_agree']}/{len(t)} times")
-
-    # Naive baseline: warm-up / pilot on one time, then the full grid, or a subset if the pilot predicts > budget.
+# ------------------------------------------------------------------------------------------- (a) and (b)
+def naive_iso_cost(means, var, weights, t, n_per_class_target, budget_s, repeats):
+    """Time ``_naive.entropy_shared_iso`` on a subset of times and draws that fits ``budget_s``; return the timing
+    scaled to all times × ``n_per_class_target`` draws per class, its estimate on the subset, and the subset."""
+    a, s = ou_coefficients(t)
+    K, d = means.shape
+    pilot_n = max(2, min(n_per_class_target, 2**21 // d))
     w0 = time.perf_counter()
-    naive_entropy(means, covs, weights, alpha[:1], sigma[:1], n_per_class)
-    pilot = time.perf_counter() - w0
-    one_run = pilot * len(t)
-    if naive_subset is None:
-        if one_run <= NAIVE_BUDGET_S:  # full grid; as many repeats (≤ naive_repeats) as fit the total budget
-            naive_subset = len(t)
-            naive_repeats = max(1, min(naive_repeats, int(NAIVE_TOTAL_S // one_run)))
-        else:
-            naive_subset = 16
-    idx = np.arange(len(t)) if naive_subset >= len(t) else np.linspace(0, len(t) - 1, naive_subset).round().astype(int)
-    extrapolated = len(idx) < len(t)
-    scale = len(t) / len(idx)
-    print(f"  naive pilot (warm-up): one time takes {fmt_s(pilot)} → one full-grid run ≈ {fmt_s(one_run)}; "
-          f"timing {naive_repeats} run(s) of the naive code on "
-          + (f"a SUBSET of {len(idx)} of {len(t)} times (evenly spaced) and EXTRAPOLATING linearly (× {scale:g})"
-             if extrapolated else f"all {len(t)} times"))
-    nv = ns = None
+    _naive.entropy_shared_iso(means, var, weights, a[:1], s[:1], pilot_n)
+    per_draw_time = (time.perf_counter() - w0) / (K * pilot_n)  # seconds per draw per time (upper bound: warm-up)
+    total_draws = budget_s / max(per_draw_time, 1e-9) / repeats
+    n_times = int(min(len(t), max(2, total_draws // (K * n_per_class_target))))
+    n_sub = int(min(n_per_class_target, max(2, total_draws // (K * n_times))))
+    idx = subset_times(len(t), n_times)
+    tm = time_calls(lambda: _naive.entropy_shared_iso(means, var, weights, a[idx], s[idx], n_sub), repeats,
+                    warmup=False)
+    scale = (len(t) / len(idx)) * (n_per_class_target / n_sub)
+    value, stderr = tm["result"]
+    return {**scaled_timing(tm, scale), "idx": idx, "n_per_class_measured": n_sub, "value": value, "stderr": stderr,
+            "stderr_at_target": stderr * math.sqrt(n_sub / n_per_class_target)}
 
-    def naive_call():
-        return naive_entropy(means, covs, weights, alpha[idx], sigma[idx], n_per_class)
 
-    n = time_calls(naive_call, naive_repeats, warmup=False)
-    nv, ns = n["result"]
-    for w, c in zip(n["times_s"], n["cpu_s"]):
-        print(f"    naive repeat: {fmt_s(w)} wall, {fmt_s(c)} CPU")
-    n_med, n_med_cpu = n["median_s"] * scale, n["median_cpu_s"] * scale
-    ratio, ratio_cpu = n_med / g["median_s"], n_med_cpu / g["median_cpu_s"]
-    agree = agreement(res.value[idx], res.stderr[idx], nv, ns)
-
-    print(f"  naive scipy: median {fmt_s(n['median_s'])} wall / {fmt_s(n['median_cpu_s'])} CPU over {naive_repeats} "
-          f"on {len(idx)} times" + (f" → EXTRAPOLATED to {len(t)} times: {fmt_s(n_med)} wall / {fmt_s(n_med_cpu)} CPU"
-                                    if extrapolated else ""))
-    print(f"  speed ratio naive / gmmtheory = {ratio:.1f}× wall, {ratio_cpu:.1f}× CPU "
-          f"({'naive extrapolated' if extrapolated else 'both measured on the full grid'})")
-    print(f"  standard errors: gmmtheory max {res.stderr.max():.2g} (median over t {np.median(res.stderr):.2g}); "
-          f"naive max {ns.max():.2g} (median over t {np.median(ns):.2g})")
-    print(f"  agreement within {AGREE_SIGMAS:g} combined stderr (+{AGREE_FLOOR:g} absolute): {agree['n_agree']}/"
-          f"{agree['n_times']} times, max |z| = {agree['max_abs_z']:.2f} → "
-          f"{'AGREE' if agree['all_agree'] else 'DISAGREE'}")
-    for j in np.linspace(0, len(idx) - 1, min(5, len(idx))).round().astype(int):
-        i = idx[j]
-        print(f"    t={t[i]:6.3f}: gmmtheory {res.value[i]:.5f} ± {res.stderr[i]:.1e}   naive {nv[j]:.5f} ± {ns[j]:.1e}")
-
-    memory = None
-    if do_memory:
-        memory = measure_memory(n_samples, n_per_class, naive_times=2)
-        for which, m in memory.items():
-            if "error" in m:
-                print(f"  peak memory {which}: child failed: {m['error']}")
-            else:
-                print(f"  peak RSS {which} (fresh process, {m['n_times']} times): {m['peak_kb'] / 1024:.0f} MiB total, "
-                      f"+{(m['peak_kb'] - m['setup_kb']) / 1024:.0f} MiB above the peak after imports and set-up")
-
-    size = f"K={MC_K}, d={MC_D}, T={len(t)}, n={n_used:,}"
-    extra = " (naive extrapolated)" if extrapolated else ""
-    notes = [f"agree {agree['n_agree']}/{agree['n_times']} times within 4σ (max |z| {agree['max_abs_z']:.2f})",
-             f"naive EXTRAPOLATED from {len(idx)} of {len(t)} times" if extrapolated else f"naive on all {len(t)} times",
-             f"CPU: {fmt_s(g['median_cpu_s'])} vs {fmt_s(n_med_cpu)}"]
-    if memory and all("error" not in m for m in memory.values()):
-        gm, nm = memory["gmm"], memory["naive"]
-        notes.append(f"peak RSS +{(gm['peak_kb'] - gm['setup_kb']) / 1024:.0f} MiB vs "
-                     f"+{(nm['peak_kb'] - nm['setup_kb']) / 1024:.0f} MiB")
-    notes.append(f"mixture reused: {fmt_s(g_reused['median_s'])}")
-    rows = [{
-        "benchmark": "class_entropy montecarlo vs naive scipy logpdf, random_mixture class_full, OU",
-        "size": size,
-        "median_s": g["median_s"],
-        "first_s": g["first_s"],
-        "baseline_median_s": n_med,
-        "ratio_text": f"{ratio:.1f}× faster (CPU {ratio_cpu:.1f}×){extra}",
-        "stderr_text": f"max {res.stderr.max():.2g} (naive {ns.max():.2g})",
-        "notes": "; ".join(notes),
-    }]
-    if f32_detail is not None:
-        rows.append({
-            "benchmark": "class_entropy montecarlo precision='float32' (same problem)",
-            "size": size,
-            "median_s": f32_detail["median_s"],
-            "first_s": f32_detail["first_s"],
-            "baseline_median_s": n_med,
-            "ratio_text": f"{n_med / f32_detail['median_s']:.1f}× faster (CPU "
-                          f"{n_med_cpu / f32_detail['median_cpu_s']:.1f}×){extra}",
-            "stderr_text": f"max {f32_detail['stderr_max']:.2g}",
-            "notes": f"agrees with float64 at {f32_detail['agreement_vs_float64']['n_agree']}/{len(t)} times "
-                     "within 4σ (float32 draws differ from float64 draws)",
-        })
-    detail = {
-        "gmm": {**strip_result(g), "reused_mixture": strip_result(g_reused), "n_samples_requested": n_samples,
-                "n_samples_used": n_used, "value": res.value.tolist(), "stderr": res.stderr.tolist()},
-        "gmm_float32": f32_detail,
-        "naive": {**strip_result(n), "pilot_one_time_s": pilot, "times_idx": idx.tolist(), "extrapolated": extrapolated,
-                  "median_full_grid_s": n_med, "median_cpu_full_grid_s": n_med_cpu,
-                  "value": nv.tolist(), "stderr": ns.tolist()},
-        "ratio_wall": ratio,
-        "ratio_cpu": ratio_cpu,
-        "agreement": agree,
-        "memory": memory,
-    }
+def bench_two_gaussians(quick: bool) -> tuple[list[dict], dict]:
+    t = T_GRID
+    dims = (10, 1_000) if quick else (10, 1_000, 1_000_000)
+    repeats = 2 if quick else 5
+    n_reduced = 2**10 if quick else 2**16
+    n_naive_q = 2**9 if quick else 2**14
+    rows, detail = [], {}
+    print(f"\n== (a) two_gaussians(d), OU, T={len(t)}: quadrature and reduced vs naive full-dimensional MC ==")
+    base = {}
+    for d in dims:
+        mix = gt.two_gaussians(d)
+        means, var, weights = np.array(mix.means), 1.0, np.array(mix.weights)
+        naive = {n: naive_iso_cost(means, var, weights, t, n // 2, 0.2 if quick else 4.0, 1)
+                 for n in (n_naive_q, n_reduced)}
+        for method in ("quadrature", "reduced"):
+            kw = {} if method == "quadrature" else {"n_samples": n_reduced}
+            new = time_calls(lambda: gt.class_entropy(gt.two_gaussians(d), OU, t, method=method, **kw), repeats)
+            reused = time_calls(lambda: gt.class_entropy(mix, OU, t, method=method, **kw), repeats)
+            res = new["result"]
+            nv = naive[n_naive_q if method == "quadrature" else n_reduced]
+            ag = agreement(res.value[nv["idx"]], res.stderr[nv["idx"]], nv["value"], nv["stderr"])
+            base.setdefault(method, new["median_s"])
+            flat = new["median_s"] / base[method]
+            n_naive = n_naive_q if method == "quadrature" else n_reduced
+            print(f"  {method:10s} d={d:>9,d}: first {fmt_s(new['first_s'])}, median {fmt_s(new['median_s'])} (new "
+                  f"mixture) / {fmt_s(reused['median_s'])} (reused); naive {fmt_s(nv['median_s'])} at n={n_naive:,} "
+                  f"(×{nv['scale']:.3g} from {len(nv['idx'])} times × {nv['n_per_class_measured']} draws/class); "
+                  f"{agree_text(ag)}")
+            err = ("exact (≤ 1e-10)" if method == "quadrature"
+                   else f"max {fmt_g(float(res.stderr[nv['idx']].max()))}")
+            rows.append(row(
+                f"H two Gaussians, {method}", f"d={d:,}, T={len(t)}" + ("" if method == "quadrature"
+                                                                        else f", n={res.n_samples:,}"),
+                new, baseline_s=nv["median_s"], baseline_cpu_s=nv["median_cpu_s"],
+                stderr_text=(f"{err}; naive max {fmt_g(float(nv['stderr_at_target'].max()))} at n={n_naive:,}"
+                             + (" (∝ 1/√n from the subset)" if nv["n_per_class_measured"] < n_naive // 2 else "")),
+                notes=(f"time/time(d=10) {flat:.2f}; mixture reused {fmt_s(reused['median_s'])}; naive timed on "
+                       f"{len(nv['idx'])} times × {nv['n_per_class_measured']} draws/class, SCALED ×{nv['scale']:.3g}; "
+                       f"{agree_text(ag)}; {new['recompiles']} recompiles in repeats"),
+            ))
+            detail[f"{method}_d{d}"] = {"new": strip_result(new), "reused": strip_result(reused),
+                                        "naive": {k: v for k, v in nv.items() if k not in ("value", "stderr")},
+                                        "agreement": ag, "stderr_max": float(res.stderr.max())}
     return rows, detail
 
 
-def run(quick: bool = False, memory: bool | None = None, naive_subset: int | None = None,
-        f32: bool = True) -> dict:
-    meta = machine_info()
-    meta["benchmark"] = "entropy_methods"
-    meta["mode"] = "quick" if quick else "full"
-    meta["threads"] = THREAD_SETTING
-    print(f"machine: {meta['cpu']}, {meta['cores']} cores, {meta['platform']}; jax {meta['jax']} "
-          f"({meta['jax_backend']}), numpy {meta['numpy']}, scipy {meta['scipy']}")
-    print(f"threads: {THREAD_SETTING}")
-    print(f"load average at start {meta['loadavg_start']} (shared machine: timings are noisy; we report medians, "
-          "and CPU time, which other processes disturb less)")
+def bench_kclasses_shared(quick: bool) -> tuple[list[dict], dict]:
     t = T_GRID
-    repeats = 3 if quick else 5
-    rows_a, detail_a = bench_exact(t, repeats)
+    K, d = (2, 100) if quick else (10, 10_000)  # quick: K = 2 reuses the kernel compiled in (a)
+    n = 2**10 if quick else 2**16
+    repeats = 2 if quick else 5
+    print(f"\n== (b) k_classes({K}, {d:,}, mu=0.1): reduced vs naive full-dimensional MC, n={n:,} ==")
+    mix = gt.k_classes(K, d, mu=0.1)
+    tm = time_calls(lambda: gt.class_entropy(gt.k_classes(K, d, mu=0.1), OU, t, n_samples=n, method="reduced"),
+                    repeats)
+    res = tm["result"]
+    nv = naive_iso_cost(np.array(mix.means), 1.0, np.array(mix.weights), t, -(-n // K), 0.2 if quick else 8.0, 1)
+    ag = agreement(res.value[nv["idx"]], res.stderr[nv["idx"]], nv["value"], nv["stderr"])
+    print(f"  reduced: first {fmt_s(tm['first_s'])}, median {fmt_s(tm['median_s'])}; naive {fmt_s(nv['median_s'])} "
+          f"(×{nv['scale']:.3g}); stderr {fmt_g(float(res.stderr.max()))} vs naive "
+          f"{fmt_g(float(nv['stderr_at_target'].max()))}; {agree_text(ag)}")
+    r = row(f"H {K} classes shared s²I, {res.method}", f"K={K}, d={d:,}, T={len(t)}, n={res.n_samples:,}", tm,
+            baseline_s=nv["median_s"], baseline_cpu_s=nv["median_cpu_s"],
+            stderr_text=(f"max {fmt_g(float(res.stderr[nv['idx']].max()))}; naive max "
+                         f"{fmt_g(float(nv['stderr_at_target'].max()))} (same times, same n)"),
+            notes=(f"naive timed on {len(nv['idx'])} times × {nv['n_per_class_measured']} draws/class, SCALED "
+                   f"×{nv['scale']:.3g}; {agree_text(ag)}; {tm['recompiles']} recompiles in repeats"))
+    return [r], {"timing": strip_result(tm), "naive": {k: v for k, v in nv.items() if k not in ("value", "stderr")},
+                 "agreement": ag}
+
+
+# ----------------------------------------------------------------------------------------------------- (c)
+def mc_arrays(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mix = gt.random_mixture(jax.random.PRNGKey(0), K=MC_K, d=d, cov_kind="class_full")
+    return np.array(mix.means), np.array(mix.component_covariances()), np.array(mix.weights)
+
+
+def gmm_mc(means, covs, weights, t, n_samples, precision="float64"):
+    """One gmmtheory Monte Carlo curve, building a new mixture (eigendecompositions included)."""
+    mix = gt.GaussianMixture(means, covs, weights, cov_kind="class_full")
+    return gt.class_entropy(mix, OU, t, method="montecarlo", n_samples=n_samples, key=jax.random.PRNGKey(1),
+                            precision=precision)
+
+
+def probe_gmm_mc(d: int, n_samples: int, precision: str = "float64"):
+    """Memory probe (run in a child): set-up, then a callable doing one gmmtheory Monte Carlo curve."""
+    means, covs, weights = mc_arrays(d)
+    return lambda: gmm_mc(means, covs, weights, T_GRID, n_samples, precision)
+
+
+def probe_naive_mc(d: int, n_per_class: int, n_times: int):
+    """Memory probe (run in a child): set-up, then a callable running the naive code on ``n_times`` times."""
+    means, covs, weights = mc_arrays(d)
+    a, s = ou_coefficients(T_GRID[subset_times(len(T_GRID), n_times)])
+    return lambda: _naive.entropy_full_cov(means, covs, weights, a, s, n_per_class)
+
+
+def mc_bound(d: int, T: int, n_used: int, chunk: int, dtype: str, min_time: float = 0.5) -> dict:
+    """Lower bound on the Monte Carlo kernel's time on this machine: its GEMM FLOPs at the measured GEMM rate of
+    the kernel's own shapes, plus its normal variates at the measured ``jax.random.normal`` rate.
+
+    Per draw (K classes, per-class full covariances): rotation of √λ_z ⊙ η into standard coordinates 2d² FLOP;
+    rotation of (X_0 − μ_z, ε) into every class basis 2·2d²·K; contractions with 1/c_k(t) over the grid 2·3dT·K;
+    2d normals. Everything else (softmax, entropy, reductions: O(K T) per draw) is left out of the bound."""
+    f_rot = 2 * d * d + 4 * MC_K * d * d
+    f_con = 6 * MC_K * d * T
+    r_rot = gemm_flops("jax", dtype, 2 * chunk, d, d, min_time=min_time)
+    r_con = gemm_flops("jax", dtype, 3 * chunk, d, T, min_time=min_time)
+    r_nrm = normal_rate("jax", dtype, n=2**20, min_time=min_time)
+    per_draw = f_rot / r_rot + f_con / r_con + 2 * d / r_nrm
+    return {"flop_per_draw": f_rot + f_con, "normals_per_draw": 2 * d, "gemm_rot_flops": r_rot,
+            "gemm_con_flops": r_con, "normal_rate": r_nrm, "bound_s": per_draw * n_used,
+            "flop_per_draw_per_time": (f_rot + f_con) / T}
+
+
+def naive_bound(d: int, T: int, n_used: int, min_time: float = 0.5) -> dict:
+    """Lower bound on the naive code: per time and draw, the sampling product (2d² FLOP) and K log-densities
+    (2Kd² FLOP, one GEMM each) at numpy's GEMM rate on (n, d) × (d, d), and d normals at numpy's rate (the
+    per-time factorisations of the K covariances are left out)."""
+    n_class = n_used // MC_K
+    r = gemm_flops("numpy", "float64", n_class, d, d, min_time=min_time)
+    r_nrm = normal_rate("numpy", "float64", n=2**20, min_time=min_time)
+    per = 2 * (MC_K + 1) * d * d / r + d / r_nrm
+    return {"flop_per_draw_per_time": 2 * (MC_K + 1) * d * d, "gemm_flops": r, "normal_rate": r_nrm,
+            "bound_s": per * n_used * T}
+
+
+def bench_montecarlo(quick: bool, d: int, naive_times: int, repeats: int, memory: bool | int
+                     ) -> tuple[list[dict], dict]:
+    """``memory``: False (skip), True (both sides at the benchmark's n) or an int n (gmmtheory only, at that n)."""
+    t = T_GRID
+    n_samples = 2**10 if quick else 2**14
+    print(f"\n== (c) montecarlo vs naive scipy: random_mixture K={MC_K}, d={d}, class_full, OU, T={len(t)}, "
+          f"n_samples={n_samples:,} requested ==")
+    means, covs, weights = mc_arrays(d)
+    a, s = ou_coefficients(t)
+    g64 = time_calls(lambda: gmm_mc(means, covs, weights, t, n_samples), repeats)
+    g32 = time_calls(lambda: gmm_mc(means, covs, weights, t, n_samples, "float32"), repeats)
+    r64, r32 = g64["result"], g32["result"]
+    n_used = r64.n_samples
+    n_per_class = n_used // MC_K
+    chunk, _ = montecarlo._chunking(n_per_class, MC_K, d, len(t))
+    for name, g in (("float64", g64), ("float32", g32)):
+        print(f"  gmmtheory {name}: first call {fmt_s(g['first_s'])}, median {fmt_s(g['median_s'])} wall / "
+              f"{fmt_s(g['median_cpu_s'])} CPU over {repeats}; {g['recompiles']} recompiles during the repeats")
+    # the same float32 draws through the float64 kernel: what float32 GEMMs cost in accuracy
+    key = jax.random.PRNGKey(1)
+    mix = gt.GaussianMixture(means, covs, weights, cov_kind="class_full")
+    same64 = montecarlo.montecarlo_statistic(mix, OU, t, "entropy", None, n_samples, key, noise_dtype="float32",
+                                             gemm_dtype="float64")
+    f32_err = np.abs(r32.value - same64[0])
+    informative = same64[1] > 1e-6  # times where H is not ~0 or ~H[Z] to within 1e-6
+    f32_rel = float(np.max(f32_err[informative] / same64[1][informative])) if informative.any() else 0.0
+    print(f"  float32 GEMMs vs float64 on identical draws: max |Δ| = {f32_err.max():.2g}, max |Δ|/stderr = "
+          f"{f32_rel:.3g} (over the {informative.sum()} times with stderr > 1e-6)")
+
+    idx = subset_times(len(t), naive_times)
+    nv = time_calls(lambda: _naive.entropy_full_cov(means, covs, weights, a[idx], s[idx], n_per_class), 1,
+                    warmup=False)
+    scale = len(t) / len(idx)
+    nmed, ncpu = nv["median_s"] * scale, nv["median_cpu_s"] * scale
+    nval, nse = nv["result"]
+    ag64 = agreement(r64.value[idx], r64.stderr[idx], nval, nse)
+    ag32 = agreement(r32.value[idx], r32.stderr[idx], nval, nse)
+    subset = "all 64 times" if scale == 1 else f"{len(idx)} of {len(t)} times, SCALED ×{scale:g}"
+    print(f"  naive scipy on {subset}: {fmt_s(nmed)} wall / {fmt_s(ncpu)} CPU; stderr max {nse.max():.2g}; "
+          f"float64 {agree_text(ag64)}; float32 {agree_text(ag32)}")
+
+    mt = 0.05 if quick else 0.5
+    b64, b32 = mc_bound(d, len(t), n_used, chunk, "float64", mt), mc_bound(d, len(t), n_used, chunk, "float32", mt)
+    nb = naive_bound(d, len(idx), n_used, mt)
+    nb_frac = nb["bound_s"] / nv["median_s"]
+    for name, b, g in (("float64", b64, g64), ("float32", b32, g32)):
+        print(f"  bound {name}: {b['flop_per_draw'] / 1e6:.2f} MFLOP + {b['normals_per_draw']} normals per draw "
+              f"({b['flop_per_draw_per_time'] / 1e3:.1f} kFLOP per draw per time); GEMM {fmt_rate(b['gemm_rot_flops'], 'FLOP/s')}"
+              f" (rotations), {fmt_rate(b['gemm_con_flops'], 'FLOP/s')} (contractions), normals "
+              f"{fmt_rate(b['normal_rate'], '/s')} → bound {fmt_s(b['bound_s'])}, measured {fmt_s(g['median_s'])}: "
+              f"{b['bound_s'] / g['median_s']:.0%} of the bound")
+    print(f"  naive bound: {nb['flop_per_draw_per_time'] / 1e6:.2f} MFLOP per draw per time at "
+          f"{fmt_rate(nb['gemm_flops'], 'FLOP/s')} → {fmt_s(nb['bound_s'])} on the times run, measured "
+          f"{fmt_s(nv['median_s'])}: {nb_frac:.0%} of its bound")
+
+    mem = {}
+    if memory:  # memory_n: the kernel's memory does not depend on n beyond one chunk (tests/test_montecarlo_kernel)
+        memory_n = n_samples if memory is True else int(memory)
+        mem["gmm"] = measure_memory("entropy_methods", "probe_gmm_mc", {"d": d, "n_samples": memory_n})
+        mem["gmm"]["n_samples"] = memory_n
+        if memory is True:
+            mem["naive"] = measure_memory("entropy_methods", "probe_naive_mc",
+                                          {"d": d, "n_per_class": n_per_class, "n_times": 1})
+        print(f"  peak memory (fresh process, growth during one call): gmmtheory {memory_text(mem['gmm'])} at "
+              f"n={memory_n:,}" + (f", naive (1 time) {memory_text(mem['naive'])}" if "naive" in mem else ""))
+    size = f"K={MC_K}, d={d}, T={len(t)}, n={n_used:,}"
+    rows = []
+    for name, g, r, b, ag in (("float64", g64, r64, b64, ag64), ("float32", g32, r32, b32, ag32)):
+        notes = [f"naive on {subset}", agree_text(ag), f"CPU {fmt_s(g['median_cpu_s'])} vs {fmt_s(ncpu)}",
+                 f"naive at {nb_frac:.0%} of its bound", f"{g['recompiles']} recompiles in repeats"]
+        if name == "float32":
+            notes.insert(0, f"float32 draws+GEMMs, float64 logits; vs float64 kernel on identical draws max |Δ| "
+                            f"{f32_err.max():.1g}, ≤ {f32_rel:.2g} stderr")
+        if mem.get("naive") and name == "float64":
+            notes.append(f"naive peak memory {memory_text(mem['naive'])} (per time)")
+        rows.append(row(
+            f"H {MC_K} classes full Σ_k, montecarlo {name}", size, g, baseline_s=nmed, baseline_cpu_s=ncpu,
+            stderr_text=f"max {fmt_g(float(r.stderr[idx].max()))}; naive max {fmt_g(float(nse.max()))} (same times, same n)",
+            bound_text=f"{b['bound_s'] / g['median_s']:.0%} (bound {fmt_s(b['bound_s'])})",
+            memory=(memory_text(mem.get("gmm")) + ("" if mem["gmm"]["n_samples"] == n_samples
+                                                   else f" (at n={mem['gmm']['n_samples']:,})")
+                    if name == "float64" and mem.get("gmm") else "n/a"),
+            notes="; ".join(notes)))
+    detail = {"float64": strip_result(g64), "float32": strip_result(g32), "n_used": n_used, "chunk": chunk,
+              "naive": {**strip_result(nv), "idx": idx.tolist(), "scale": scale, "median_full_s": nmed,
+                        "median_cpu_full_s": ncpu},
+              "agreement": {"float64": ag64, "float32": ag32},
+              "float32_vs_float64_same_draws": {"max_abs": float(f32_err.max()), "max_over_stderr": f32_rel},
+              "bound": {"float64": b64, "float32": b32, "naive": nb}, "memory": mem,
+              "value": r64.value.tolist(), "stderr": r64.stderr.tolist()}
+    return rows, detail
+
+
+def run(quick: bool = False, no_memory: bool = False) -> dict:
+    rows, detail = [], {}
+    r, detail["two_gaussians"] = bench_two_gaussians(quick)
+    rows += r
+    r, detail["kclasses_shared"] = bench_kclasses_shared(quick)
+    rows += r
     if quick:
-        n_samples, naive_repeats = 2**12, 1
-        naive_subset = 8 if naive_subset is None else naive_subset
-        memory = False if memory is None else memory
+        r, detail["mc_d32"] = bench_montecarlo(True, 32, 2, 2, memory=False)
+        rows += r
     else:
-        n_samples, naive_repeats = 2**14, 3
-        memory = True if memory is None else memory
-    rows_b, detail_b = bench_montecarlo(t, n_samples, repeats, naive_repeats, naive_subset, memory, f32)
-    meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    return {"meta": meta, "rows": rows_a + rows_b, "detail": {"exact": detail_a, "montecarlo": detail_b}}
+        r, detail["mc_d256"] = bench_montecarlo(False, 256, 64, 5, memory=not no_memory)
+        rows += r
+        r, detail["mc_d1024"] = bench_montecarlo(False, 1024, 2, 2, memory=False if no_memory else 2**12)
+        rows += r
+    return {"rows": rows, "detail": detail}
+
+
+def _args(p) -> None:
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 3 repeats, 2^12 samples, naive on 8 of 64 times (extrapolated), 1 naive repeat")
-    p.add_argument("--json", metavar="PATH", help="write meta, rows and raw timings as JSON")
-    p.add_argument("--threads", type=int, default=1,
-                   help="BLAS and XLA threads for both implementations (default 1: a fair per-core comparison that "
-                        "avoids OpenBLAS spin-waiting on a busy machine; 0 = library defaults)")
-    p.add_argument("--naive-times", type=int, default=None,
-                   help="time the naive baseline on this many of the 64 times and extrapolate (default: all 64 "
-                        f"unless the pilot predicts more than {NAIVE_BUDGET_S:.0f} s per run, then 16)")
-    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
-    p.add_argument("--no-float32", action="store_true", help="skip the precision='float32' Monte Carlo row")
-    p.add_argument("--_memory-child", choices=("gmm", "naive"), help=argparse.SUPPRESS)
-    p.add_argument("--_n", type=int, default=2**14, help=argparse.SUPPRESS)
-    p.add_argument("--_times", type=int, default=64, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args._memory_child:
-        _child_main(args._memory_child, args._n, args._times)
-        return 0
-    t0 = time.perf_counter()
-    out = run(quick=args.quick, memory=False if args.no_memory else None, naive_subset=args.naive_times,
-              f32=not args.no_float32)
-    out["meta"]["total_wall_s"] = time.perf_counter() - t0
-    out["meta"]["command"] = " ".join([Path(sys.executable).name, *sys.argv])
-    print("\n== summary ==\n")
-    print(markdown_table(out["rows"], out["meta"]))
-    print(f"\ntotal wall time {fmt_s(out['meta']['total_wall_s'])}; load average at end {out['meta']['loadavg_end']}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1))
-        print(f"wrote {args.json}")
-    return 0
+    return bench_main("entropy_methods", __doc__, run, argv, THREADS, _args)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,36 @@
 """Full-dimensional Monte Carlo for any Gaussian mixture (per-class covariances in their own eigenbases).
 
 Draws follow the forward process itself, X_t = a X_0 + σ ε, with X_0 = μ_z + U_z (√λ_z ⊙ η) for a fixed class z,
-and the *same* (η, ε) reused for every time t (common random numbers: smooth curves, sharp differences). In the
-eigenbasis of class k the residual is
+and the *same* (η, ε) ~ N(0, I_d) reused for every time t (common random numbers: smooth curves, sharp
+differences). In the eigenbasis U_k of class k the residual is
 
-    r_k(t) = U_kᵀ(x_t − a μ_k) = a A_k + σ B_k,   A_k = U_kᵀ(X_0 − μ_k),  B_k = U_kᵀ ε,
+    r_k(t) = U_kᵀ(x_t − a μ_k) = a A_k + σ B_k,   A_k = U_kᵀ(X_0 − μ_k) = o_zk + U_kᵀ U_z (√λ_z ⊙ η),   B_k = U_kᵀ ε,
 
-computed once per draw (2K + 1 rotations, independent of the number of times). Then, with c_kj = a²λ_kj + σ²,
+with the fixed offsets o_zk = U_kᵀ(μ_z − μ_k). (A_k, B_k) cost 2K + 1 rotations (d² multiply-adds each) per draw,
+independent of the number of times. Then, with c_kj(t) = a²λ_kj + σ²,
 
-    Σ_j r_kj²/c_kj = a² Σ_j A²/c + 2aσ Σ_j AB/c + σ² Σ_j B²/c,
+    Q_k(t) = Σ_j r_kj²/c_kj = a² S^AA_k(t) + 2aσ S^AB_k(t) + σ² S^BB_k(t),   S^XY_k(t) = Σ_j X_kj Y_kj / c_kj(t),
 
-three contractions over d that, over the whole time grid, are one GEMM of (draws·K·3, d) by (d, T). The logits
-log π_k − ½ Σ_j r²/c − ½ Σ_j log c_kj give f for every (t, draw). Draws are stratified by class (an equal number per
-class, weighted by π_z); they are processed in chunks of bounded size (memory O(chunk · K · d), never O(n · d)).
+three contractions over d that, for a chunk of n draws and the whole time grid, are one GEMM per class,
+(3n, d) × (d, T). Classes are processed one after another inside a chunk (rotation, statistics, contraction), so the
+working set of one class stays in cache. The logits log π_k − ½ Q_k(t) − ½ Σ_j log c_kj(t) give the functional f for every (t, draw).
+
+Structure is used where it exists: for diagonal covariances (no basis) and a shared full covariance (one basis U,
+for which Uᵀ U (√λ η) = √λ η and Uᵀε ~ N(0, I) in law) there is no rotation at all, and S^BB is one GEMM shared by
+all classes.
+
+Cost per draw (per-class full covariances): (2K + 1) d² multiply-adds for the rotations, 3 K d T for the contractions,
+2d standard normal variates, O(K T) for the softmax — against (K + 1) d² *per time* for a naive per-time
+``logpdf``/sampling code.
+
+Precision. In float64 (the default) everything runs in float64. With ``precision="float32"`` the normal draws,
+A_k and B_k (rotations and offsets), the statistics A², AB, B² and both GEMMs run in float32 (about twice the float64
+throughput), while the per-time constants (a, σ, 1/c, log det C_k), the assembly of Q_k from the three contractions,
+the logits, the posterior functional and all reductions stay in float64. The rounding this adds is far below the Monte Carlo standard error (measured on identical draws in
+``tests/test_montecarlo_kernel.py``); the standard error itself is that of the same number of draws.
+
+Draws are stratified by class (an equal number per class, weighted by π_z); they are processed in chunks of
+bounded size: no array larger than chunk × K × max(d, T) (× 3 for the statistics) is held, never O(n · d).
 """
 
 from __future__ import annotations
@@ -26,52 +44,74 @@ from jax import Array
 
 from gmmtheory.entropy.common import apply_functional, chunk_moments, merge_moments, stratified_mean
 from gmmtheory.mixture import GaussianMixture
-from gmmtheory.posterior import MixtureArrays, mixture_arrays, to_bases
+from gmmtheory.posterior import MixtureArrays, mixture_arrays
 from gmmtheory.processes import Process
 
-_CHUNK_ELEMENTS = 2**21  # bound on chunk × K × d (and chunk × T × K) floats held at once
+_CHUNK_ELEMENTS = 2**21  # bound on chunk × K × max(d, T) floats per array held at once
+_DTYPES = ("float32", "float64")
 
 
 def _chunking(n_per_class: int, K: int, d: int, T: int) -> tuple[int, int]:
+    """Draws per chunk (a power of two, so shapes are bucketed) and the number of chunks per class."""
     chunk = max(1, _CHUNK_ELEMENTS // max(1, K * max(d, T)))
     chunk = 1 << (min(chunk, n_per_class).bit_length() - 1)
     return chunk, -(-n_per_class // chunk)
 
 
-@functools.partial(jax.jit, static_argnames=("chunk", "functional"))
-def _mc_kernel(arr: MixtureArrays, keys, classes, a, s2, membership, *, chunk, functional):
+def _offsets(arr: MixtureArrays) -> Array:
+    """o[z, k] = U_kᵀ(μ_z − μ_k), shape (K, K, d), in the mixture's (float64) precision."""
+    if arr.basis is None:
+        own = arr.means
+    elif arr.basis.ndim == 2:
+        own = arr.means @ arr.basis
+    else:
+        return jnp.einsum("zj,kjl->zkl", arr.means, arr.basis) - arr.means_own[None]
+    return own[:, None, :] - own[None, :, :]
+
+
+@functools.partial(jax.jit, static_argnames=("chunk", "functional", "noise_dtype", "gemm_dtype"))
+def _mc_kernel(arr: MixtureArrays, keys, classes, a, s2, membership, *, chunk, functional,
+               noise_dtype="float64", gemm_dtype="float64"):
+    """Per-chunk (mean, centred sum of squares) of f over draws, shape (C, T) each, C = K · chunks per class.
+
+    ``keys`` (C,) and ``classes`` (C,) give each chunk's PRNG key and true class z; ``a``, ``s2`` (T,) the process
+    coefficients a(t), σ(t)². ``noise_dtype``/``gemm_dtype``: precision of the normal draws and of the rotations and
+    contractions; everything else runs in the precision of ``arr`` (float64 under x64).
+    """
     K, d = arr.means.shape
-    dtype = arr.means.dtype
-    # Per-time quantities: inverse variances (T, K, d) and log-determinants (T, K).
-    c = a[:, None, None] ** 2 * arr.evals[None] + s2[:, None, None]
-    inv_c = 1.0 / c
-    logdet = jnp.sum(jnp.log(c), axis=-1)
-    sqrt_lam = jnp.sqrt(arr.evals)
+    T = a.shape[0]
+    wide = arr.means.dtype
+    g = jnp.dtype(gemm_dtype)
+    per_class = arr.basis is not None and arr.basis.ndim == 3
+    c = a[:, None, None] ** 2 * arr.evals[None] + s2[:, None, None]  # (T, K, d)
+    inv_c = jnp.transpose(1.0 / c, (1, 2, 0)).astype(g)  # (K, d, T)
+    logdet = jnp.sum(jnp.log(c), axis=-1)  # (T, K)
+    coef = jnp.stack([a * a, 2.0 * a * jnp.sqrt(s2), s2]).astype(wide)  # (3, T)
+    sqrt_lam = jnp.sqrt(arr.evals).astype(g)  # (K, d)
+    offsets = _offsets(arr).astype(g)  # (K_z, K, d)
+    basis = arr.basis.astype(g) if per_class else None
 
     def one_chunk(args):
         key, z = args
         k1, k2 = jax.random.split(key)
-        eta = jax.random.normal(k1, (chunk, d), dtype=dtype)
-        eps = jax.random.normal(k2, (chunk, d), dtype=dtype)
-        # X_0 − μ_z = U_z (√λ_z ⊙ η) in standard coordinates.
-        if arr.basis is None:
-            dev = sqrt_lam[z] * eta
-        elif arr.basis.ndim == 2:
-            dev = (sqrt_lam[z] * eta) @ arr.basis.T
-        else:
-            dev = (sqrt_lam[z] * eta) @ arr.basis[z].T
-        A = to_bases(arr.basis, arr.means[z] + dev) - arr.means_own  # (n, K|1→K, d)
-        B = to_bases(arr.basis, eps)  # (n, K or 1, d)
-        A = jnp.broadcast_to(A, (chunk, K, d))
-        B = jnp.broadcast_to(B, (chunk, K, d))
-        stats = jnp.stack([A * A, A * B, B * B], axis=-1)  # (n, K, d, 3)
-        sums = jnp.einsum("nkdi,tkd->tnki", stats, inv_c)  # (T, n, K, 3)
-        quad = (
-            a[:, None, None] ** 2 * sums[..., 0]
-            + 2.0 * (a * jnp.sqrt(s2))[:, None, None] * sums[..., 1]
-            + s2[:, None, None] * sums[..., 2]
-        )
-        logits = arr.log_weights - 0.5 * quad - 0.5 * logdet[:, None, :]
+        eta = jax.random.normal(k1, (chunk, d), dtype=jnp.dtype(noise_dtype)).astype(g)
+        eps = jax.random.normal(k2, (chunk, d), dtype=jnp.dtype(noise_dtype)).astype(g)
+        dev = sqrt_lam[z] * eta  # X_0 − μ_z in the eigenbasis of class z
+        if per_class:
+            both = jnp.concatenate([dev @ basis[z].T, eps])  # (2n, d): X_0 − μ_z and ε in standard coordinates
+
+        def one_class(args):  # class k: the three contractions S^AA, S^AB, S^BB over the whole time grid
+            off, inv_c_k, U_k = args
+            if per_class:
+                r = both @ U_k
+                A, B = r[:chunk] + off, r[chunk:]
+            else:  # diagonal or one shared basis: A_k = o_zk + √λ_z η and B_k = ε (in law)
+                A, B = dev + off, eps
+            S = (jnp.concatenate([A * A, A * B, B * B]) @ inv_c_k).astype(wide).reshape(3, chunk, T)
+            return coef[0] * S[0] + coef[1] * S[1] + coef[2] * S[2]  # Q_k(t), (n, T)
+
+        quad = jax.lax.map(one_class, (offsets[z], inv_c, basis if per_class else jnp.zeros((K,), g)))  # (K, n, T)
+        logits = arr.log_weights - 0.5 * jnp.transpose(quad, (2, 1, 0)) - 0.5 * logdet[:, None, :]  # (T, n, K)
         return chunk_moments(apply_functional(logits, membership, functional))
 
     return jax.lax.map(one_chunk, (keys, classes))
@@ -85,22 +125,41 @@ def montecarlo_statistic(
     membership: np.ndarray | None,
     n_samples: int,
     key: Array,
+    *,
+    noise_dtype: str | None = None,
+    gemm_dtype: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Estimate E f over t (1-D numpy) with stratified full-dimensional draws. Returns (value, stderr, n_used)."""
+    """Estimate E f over t (1-D numpy) with stratified full-dimensional draws. Returns (value, stderr, n_used).
+
+    Called inside ``precision_scope``: under float64 (x64 on) everything is float64; under float32 (x64 off) the
+    draws and GEMMs run in float32 and the rest in float64 (see the module docstring). ``noise_dtype`` and
+    ``gemm_dtype`` ("float32" or "float64") override that choice; with ``noise_dtype="float32"`` both precisions
+    see identical draws, which is how the tests measure the rounding of the float32 GEMMs.
+    """
+    from gmmtheory.entropy.api import precision_scope  # the api imports this module
+
+    low = jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.dtype("float64")  # x64 off: precision="float32"
+    noise_dtype = ("float32" if low else "float64") if noise_dtype is None else noise_dtype
+    gemm_dtype = ("float32" if low else "float64") if gemm_dtype is None else gemm_dtype
+    for name, value in (("noise_dtype", noise_dtype), ("gemm_dtype", gemm_dtype)):
+        if value not in _DTYPES:
+            raise ValueError(f"{name} must be one of {_DTYPES}; got {value!r}")
     K, d = mixture.K, mixture.d
-    tt = jnp.asarray(np.atleast_1d(t))
-    T = tt.shape[0]
     n_per_class = -(-n_samples // K)
-    chunk, n_chunks = _chunking(n_per_class, K, d, T)
-    keys = jax.random.split(key, K * n_chunks)
-    classes = jnp.repeat(jnp.arange(K), n_chunks)
-    arr = mixture_arrays(mixture)
-    means, m2 = _mc_kernel(
-        arr, keys, classes, process.alpha(tt), process.sigma(tt) ** 2,
-        None if membership is None else jnp.asarray(membership), chunk=chunk, functional=functional,
-    )
-    means = np.asarray(means, np.float64).reshape(K, n_chunks, T)
-    m2 = np.asarray(m2, np.float64).reshape(K, n_chunks, T)
+    with precision_scope("float64"):
+        tt = jnp.asarray(np.atleast_1d(np.asarray(t, np.float64)))
+        T = tt.shape[0]
+        chunk, n_chunks = _chunking(n_per_class, K, d, T)
+        keys = jax.random.split(key, K * n_chunks)
+        classes = jnp.repeat(jnp.arange(K), n_chunks)
+        arr = mixture_arrays(mixture)
+        means, m2 = _mc_kernel(
+            arr, keys, classes, process.alpha(tt), process.sigma(tt) ** 2,
+            None if membership is None else jnp.asarray(membership), chunk=chunk, functional=functional,
+            noise_dtype=noise_dtype, gemm_dtype=gemm_dtype,
+        )
+        means = np.asarray(means, np.float64).reshape(K, n_chunks, T)
+        m2 = np.asarray(m2, np.float64).reshape(K, n_chunks, T)
     merged = [merge_moments(means[k], m2[k], chunk) for k in range(K)]
     class_means = np.stack([m[0] for m in merged])
     class_m2 = np.stack([m[1] for m in merged])
