@@ -60,6 +60,18 @@ from gmmtheory.dynamics import (
     u_turns,
     within_class_variance,
 )
+from gmmtheory.control import (
+    Front,
+    ScheduleComparison,
+    TheoryWindows,
+    Window,
+    entropy_schedule,
+    fidelity_diversity_front,
+    recommend_guidance_interval,
+    schedule_comparison,
+    semantic_window,
+    theory_window,
+)
 from gmmtheory.guidance import GuidanceStudy, GuidedProfile, guidance_study, guided_profile, overshoot_study
 from gmmtheory.landmarks import (
     CurveLandmarks,
@@ -98,6 +110,16 @@ __all__ = [
     "speciation_experiment",
     "u_turns",
     "within_class_variance",
+    "Front",
+    "ScheduleComparison",
+    "TheoryWindows",
+    "Window",
+    "entropy_schedule",
+    "fidelity_diversity_front",
+    "recommend_guidance_interval",
+    "schedule_comparison",
+    "semantic_window",
+    "theory_window",
     "GuidanceStudy",
     "GuidedProfile",
     "guidance_study",

@@ -7,6 +7,7 @@ Subcommands:
   logtime    the log-time concentration study (landmarks against d, OU vs EDM)
   phase      phase diagrams: H/H[Z], rate, φ, Bayes error over (parameter × time) grids
   guidance   how classifier-free / interval guidance moves the semantic window (exact-score samplers)
+  control    guidance intervals and sampler σ schedules chosen from H[Z | X_t] (windows, fronts, schedules)
   bridge     measure H[Z | X_σ] in trained models (exact mixture, sklearn digits, SD1.5, EDM2) vs theory
   report     the main job: writes report.md and figures into --out (default ./out/report)
 """
@@ -296,9 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     from gmmtheory.phase import add_parser as add_phase_parser
 
     from gmmtheory.bridge.cli import add_parser as add_bridge_parser
+    from gmmtheory.control import add_parser as add_control_parser
 
     add_phase_parser(sub)
     add_guidance_parser(sub)
+    add_control_parser(sub)
     add_bridge_parser(sub)
 
     p = subcommand(sub, "report", "the main job: report.md + figures", cmd_report)

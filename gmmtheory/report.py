@@ -333,6 +333,13 @@ def section_covariance_only(out: Path, quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def section_control(out: Path, quick: bool) -> str:
+    """Guidance intervals and σ schedules chosen from the entropy signature (smoke sizes when quick)."""
+    from gmmtheory.control import section_control as control
+
+    return control(out, quick)
+
+
 def section_bridge(out: Path, quick: bool) -> str:
     """The bridge (torch) section: tracker bias table and the digits testbed; a note when torch is missing."""
     try:
@@ -345,7 +352,7 @@ def section_bridge(out: Path, quick: bool) -> str:
 
 SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_logtime, section_hierarchy,
                            section_covariance_only, section_phase,
-                           section_guidance, section_bridge]
+                           section_guidance, section_control, section_bridge]
 
 
 def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Path:
