@@ -55,7 +55,10 @@ def test_bridge_gmm_writes_table_and_checks(tmp_path, capsys):
 
 @pytest.fixture
 def fake_edm2(tmp_path):
-    """A checkout with torch_utils/ and dnnlib/ and two pickles holding the exact mixture in EDM2's signature."""
+    """A checkout with torch_utils/ and dnnlib/ and two pickles holding the exact mixture in EDM2's signature.
+
+    ``load_edm2`` leaves the checkout on sys.path (EDM2's code may import from it later); the teardown removes it
+    and any module imported from it, so other tests see a clean interpreter."""
     root = tmp_path / "edm2"
     (root / "torch_utils").mkdir(parents=True)
     (root / "dnnlib").mkdir()
@@ -64,7 +67,12 @@ def fake_edm2(tmp_path):
     for name, cond in (("cond.pkl", True), ("uncond.pkl", False)):
         with open(tmp_path / name, "wb") as f:
             pickle.dump({"ema": as_edm2_net(exact, conditional=cond, image_shape=(1, 2, 2))}, f)
-    return root, mix
+    yield root, mix
+    resolved = str(root.resolve())
+    while resolved in sys.path:
+        sys.path.remove(resolved)
+    for name in ("torch_utils", "dnnlib"):
+        sys.modules.pop(name, None)
 
 
 def test_bridge_edm2_end_to_end_on_exact_mixture(fake_edm2, tmp_path, capsys):
