@@ -97,10 +97,12 @@ def scaled_timing(timing: dict, scale: float) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- (a) and (b)
-def naive_iso_cost(means, var, weights, t, n_per_class_target, budget_s, repeats, reference):
+def naive_iso_cost(means, var, weights, t, n_per_class_target, budget_s, repeats, reference, fixed=None):
     """Time ``_naive.entropy_shared_iso`` on a subset of times and draws that fits ``budget_s``; return the timing
     scaled to all times × ``n_per_class_target`` draws per class, its estimate on the subset, and the subset (times
-    inside the decision window of ``reference``, gmmtheory's curve: the naive cost is the same at every time)."""
+    inside the decision window of ``reference``, gmmtheory's curve: the naive cost is the same at every time).
+    ``fixed = (n_times, n_per_class)`` replaces the budget by fixed sizes (smoke runs: results must not depend on
+    how fast the machine happens to be)."""
     a, s = ou_coefficients(t)
     K, d = means.shape
     pilot_n = max(2, min(n_per_class_target, 2**21 // d))
@@ -111,6 +113,8 @@ def naive_iso_cost(means, var, weights, t, n_per_class_target, budget_s, repeats
     n_times = int(min(len(t), max(1, total_draws // (K * n_per_class_target))))
     # at least MIN_NAIVE_DRAWS per class (else the agreement check means little), even beyond the budget
     n_sub = int(min(n_per_class_target, max(MIN_NAIVE_DRAWS, total_draws // (K * n_times))))
+    if fixed is not None:
+        n_times, n_sub = min(len(t), fixed[0]), min(n_per_class_target, fixed[1])
     idx = informative_times(reference, math.log(K), n_times)
     tm = time_calls(lambda: _naive.entropy_shared_iso(means, var, weights, a[idx], s[idx], n_sub), repeats,
                     warmup=False)
@@ -133,7 +137,8 @@ def bench_two_gaussians(quick: bool) -> tuple[list[dict], dict]:
         mix = gt.two_gaussians(d)
         means, var, weights = np.array(mix.means), 1.0, np.array(mix.weights)
         reference = gt.class_entropy(mix, OU, t, method="quadrature").value
-        naive = {n: naive_iso_cost(means, var, weights, t, n // 2, 0.2 if quick else 4.0, 1, reference)
+        naive = {n: naive_iso_cost(means, var, weights, t, n // 2, 0.2 if quick else 4.0, 1, reference,
+                                   fixed=(4, MIN_NAIVE_DRAWS) if quick else None)
                  for n in (n_naive_q, n_reduced)}
         for method in ("quadrature", "reduced"):
             kw = {} if method == "quadrature" else {"n_samples": n_reduced}
@@ -178,7 +183,7 @@ def bench_kclasses_shared(quick: bool) -> tuple[list[dict], dict]:
                     repeats)
     res = tm["result"]
     nv = naive_iso_cost(np.array(mix.means), 1.0, np.array(mix.weights), t, -(-n // K), 0.2 if quick else 8.0, 1,
-                        res.value)
+                        res.value, fixed=(4, MIN_NAIVE_DRAWS) if quick else None)
     ag = agreement(res.value[nv["idx"]], res.stderr[nv["idx"]], nv["value"], nv["stderr"])
     print(f"  reduced: first {fmt_s(tm['first_s'])}, median {fmt_s(tm['median_s'])}; naive {fmt_s(nv['median_s'])} "
           f"(×{nv['scale']:.3g}); stderr {fmt_g(float(res.stderr.max()))} vs naive "
