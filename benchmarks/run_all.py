@@ -96,14 +96,16 @@ def table_section(doc: dict, block: str) -> str:
 
 
 def write_readme(section: str, block: str, readme: Path = README) -> None:
-    """Replace the text between the block's markers (markers included) in ``readme`` by ``section``."""
+    """Replace the block (its marker lines included) in ``readme`` by ``section``. Markers count only on a line of
+    their own, so the README's prose may mention them."""
     start, end = markers(block)
-    text = readme.read_text()
-    if start not in text or end not in text or text.index(start) > text.index(end):
-        raise SystemExit(f"{readme} lacks the markers {start} … {end}; not touching it")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(head + section + tail)
+    lines = readme.read_text().splitlines(keepends=True)
+    where = {m: [i for i, line in enumerate(lines) if line.strip() == m] for m in (start, end)}
+    if len(where[start]) != 1 or len(where[end]) != 1 or where[start][0] > where[end][0]:
+        raise SystemExit(f"{readme} lacks its markers: it needs exactly one line '{start}' followed by one line "
+                         f"'{end}'; not touching it")
+    i, j = where[start][0], where[end][0]
+    readme.write_text("".join(lines[:i]) + section + "\n" + "".join(lines[j + 1:]))
     print(f"updated the block '{block}' in {readme}")
 
 

@@ -311,6 +311,18 @@ class Window:
         return d
 
 
+def _check_bounds(bounds: object) -> tuple[float, float]:
+    if bounds is None:
+        return -math.inf, math.inf
+    try:
+        lo, hi = (float(v) for v in bounds)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be None or a pair (H_min, H_max); got {bounds!r}") from None
+    if not lo < hi or math.isnan(lo) or math.isnan(hi):
+        raise ValueError(f"bounds must satisfy H_min < H_max; got {bounds!r}")
+    return lo, hi
+
+
 def _window_core(s: np.ndarray, h_fit: np.ndarray, fraction: float) -> tuple[float, float, float] | None:
     total = float(h_fit[-1] - h_fit[0])
     if not total > 0:
@@ -329,6 +341,7 @@ def semantic_window(
     n_boot: int = 200,
     seed: object = 0,
     correlated: bool = False,
+    bounds: tuple[float, float] | None = None,
 ) -> Window:
     """The shortest interval in log σ holding ``fraction`` of the semantic information produced over the grid.
 
@@ -339,6 +352,10 @@ def semantic_window(
         stderr: (n,) standard errors of H (Monte Carlo or measured), or None for an exact curve.
         n_boot: parametric bootstrap replicates (used only when stderr has a positive entry). seed: int or numpy
             Generator for the bootstrap. correlated: one shared ξ for all points instead of independent ones.
+        bounds: (H_min, H_max) the entropy must lie in, e.g. (0, H[Z]); the monotone fit is clipped into it (a
+            projection that keeps it monotone). Use it for measured curves whose estimator can leave the range
+            (the integrated denoiser gap of a trained model goes below 0 at small σ, where model error inflates
+            the gap); None: no clipping.
     Returns:
         ``Window`` (σ_lo, σ_hi, log-width, fraction, share held by the raw curve, total production, uncertainty).
     """
@@ -346,8 +363,9 @@ def semantic_window(
     s, h, se = _check_curve(sigma, H, stderr)
     n_boot = _check_count(n_boot, "n_boot", 0)
     rng = _rng(seed)
+    lo_b, hi_b = _check_bounds(bounds)
     w = _weights(se, s.size)
-    fit = _isotonic(h, w)
+    fit = np.clip(_isotonic(h, w), lo_b, hi_b)
     core = _window_core(s, fit, frac)
     if core is None:
         raise ValueError(
@@ -355,15 +373,16 @@ def semantic_window(
             f"H(σ_min) = {float(fit[-1] - fit[0]):.3g} nats); widen the sigma range or check H"
         )
     a, b, total = core
-    raw_total = float(h[-1] - h[0])
+    hc = np.clip(h, lo_b, hi_b)
+    raw_total = float(hc[-1] - hc[0])
     u = np.log(s)
-    held = float((np.interp(b, u, h) - np.interp(a, u, h)) / raw_total) if raw_total > 0 else float("nan")
+    held = float((np.interp(b, u, hc) - np.interp(a, u, hc)) / raw_total) if raw_total > 0 else float("nan")
     kw: dict[str, Any] = {}
     if se is not None and np.any(se > 0) and n_boot >= 2:
         los, his = [], []
         for _ in range(n_boot):
             xi = rng.standard_normal() if correlated else rng.standard_normal(s.size)
-            c = _window_core(s, _isotonic(h + se * xi, w), frac)
+            c = _window_core(s, np.clip(_isotonic(h + se * xi, w), lo_b, hi_b), frac)
             if c is not None:
                 los.append(c[0])
                 his.append(c[1])
@@ -560,9 +579,11 @@ def recommend_window(
     fraction: float = 0.8,
     n_boot: int = 200,
     seed: int = 0,
+    bounds: tuple[float, float] | None = None,
     **theory_kwargs,
 ) -> Window:
-    """The ``Window`` behind ``recommend_guidance_interval`` (same arguments)."""
+    """The ``Window`` behind ``recommend_guidance_interval`` (same arguments; ``bounds``: measured curves only, see
+    ``semantic_window``)."""
     if isinstance(source, GaussianMixture):
         if isinstance(level, (int, np.integer)) and not isinstance(level, bool):
             if not 0 <= int(level) < source.K:
@@ -572,6 +593,8 @@ def recommend_window(
             name = level
         else:
             raise ValueError(f"level must be 'classes', a partition name or a class index; got {level!r}")
+        if bounds is not None:
+            raise ValueError("bounds apply to a measured curve; exact mixture curves stay in [0, H[Z]]")
         if isinstance(partition, Partition) and name not in ("classes",) and not name.startswith("class "):
             name = "partition"
         per_class = name.startswith("class ")
@@ -586,7 +609,7 @@ def recommend_window(
     if theory_kwargs:
         raise ValueError(f"{sorted(theory_kwargs)} apply to a mixture, not to a measured curve")
     s, h, se = _curve_from_source(source)
-    return semantic_window(s, h, fraction=fraction, stderr=se, n_boot=n_boot, seed=seed)
+    return semantic_window(s, h, fraction=fraction, stderr=se, n_boot=n_boot, seed=seed, bounds=bounds)
 
 
 def recommend_guidance_interval(
@@ -1038,6 +1061,7 @@ def entropy_schedule(
     method: str = "auto",
     n_samples: int | None = None,
     key: object = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """A sampler σ grid of ``n_steps`` values, σ_max = σ_0 > … > σ_{N−1} = σ_min, at equal steps of
     G = (1 − β) G_EDM + β G_H (module docstring): β = ``blend`` = 0 is EDM's ρ-grid, β = 1 gives equal decrements of
@@ -1049,6 +1073,7 @@ def entropy_schedule(
             [σ_min, σ_max] (H is held constant beyond its ends), or ``"log_uniform"``: the control schedule with
             G_H replaced by the uniform measure in log σ (same blending, no entropy).
         n_steps: N ≥ 2. sigma_min, sigma_max, rho: the EDM grid's parameters. blend: β ∈ [0, 1].
+        bounds: (H_min, H_max) to clip a measured curve's monotone fit into (``semantic_window``).
     Returns:
         (N,) decreasing σ (pass as ``dynamics.simulate(..., sigmas=...)``; σ_N = 0 is appended there).
     """
@@ -1083,7 +1108,8 @@ def entropy_schedule(
             raise ValueError("partition applies to a mixture; a measured curve already is one level")
         sig, h, se = _curve_from_source(source)
     s, h, se = _check_curve(sig, h, se)
-    fit = _isotonic(h, _weights(se, s.size))
+    lo_b, hi_b = _check_bounds(bounds)
+    fit = np.clip(_isotonic(h, _weights(se, s.size)), lo_b, hi_b)
     hu = np.interp(u, np.log(s), fit)
     total = hu[0] - hu[-1]
     if not total > 0:
@@ -1391,8 +1417,10 @@ def plot_schedules(comparisons: Sequence[ScheduleComparison], out: Path, stem: s
                                 color=f"C{c}", label=nm, ms=4)
                 if ref and metric == second:
                     r0 = ref[0]
-                    ax.axhspan(max(r0[metric] - 2 * r0[metric + "_se"], 1e-12), r0[metric] + 2 * r0[metric + "_se"],
-                               color="0.8", label=f"EDM {r0['n_steps']} steps (floor)")
+                    ax.axhline(r0[metric], color="0.5", lw=1, ls="--", label=f"EDM {r0['n_steps']} steps (floor)")
+                    lo_band = r0[metric] - 2 * r0[metric + "_se"]
+                    if lo_band > 0:
+                        ax.axhspan(lo_band, r0[metric] + 2 * r0[metric + "_se"], color="0.85")
                 ax.set_xscale("log", base=2)
                 ax.set_yscale("log")
                 ax.set_xlabel("sampler steps N")

@@ -118,6 +118,26 @@ def test_window_validation():
         C.semantic_window(np.ones(20), h)
 
 
+def test_bounds_clip_a_curve_that_leaves_the_range():
+    # a measured curve that drifts below 0 at small σ (spurious production): with bounds (0, H[Z]) the window is
+    # that of the clipped curve, and the spurious part no longer pulls it down
+    u = np.linspace(-5, 5, 401)
+    good = math.log(10) * logistic_curve(u, c=1.0, w=0.4)
+    drift = good - 3.0 * logistic_curve(-u, c=3.0, w=0.5)  # falls to −3 for u ≪ 0
+    w_b = C.semantic_window(np.exp(u), drift, bounds=(0.0, math.log(10)))
+    w_c = C.semantic_window(np.exp(u), np.clip(drift, 0.0, math.log(10)))
+    assert (w_b.sigma_lo, w_b.sigma_hi) == pytest.approx((w_c.sigma_lo, w_c.sigma_hi), rel=1e-12)
+    w_raw = C.semantic_window(np.exp(u), drift)
+    assert w_raw.sigma_lo < 0.1 * w_b.sigma_lo
+    sched = C.entropy_schedule((np.exp(u), drift), 8, blend=1.0, sigma_min=math.exp(-5), sigma_max=math.exp(5),
+                               bounds=(0.0, math.log(10)))
+    assert sched[-2] > math.exp(-1.0)  # no step spent on the spurious drift below the clipped range
+    with pytest.raises(ValueError, match="bounds"):
+        C.semantic_window(np.exp(u), drift, bounds=(1.0, 0.0))
+    with pytest.raises(ValueError, match="bounds apply"):
+        C.recommend_guidance_interval(gt.two_gaussians(4, 1.0), bounds=(0.0, 1.0))
+
+
 def test_pava_fallback_matches_scipy():
     rng = np.random.default_rng(3)
     y, w = rng.standard_normal(50).cumsum() * 0.1 + rng.standard_normal(50), rng.uniform(0.5, 2, 50)
@@ -327,7 +347,7 @@ def test_schedule_comparison_runs_and_pairs():
 # ========================================================================================== section and CLI
 def test_section_and_cli(tmp_path):
     size = dict(C.SMOKE, d=8, n_samples=64, n_steps=16, n_edges=1, steps=(4,), sched_n=128, reference_steps=16,
-                n_boot=10)
+                blends=(0.0, 0.5), n_boot=10)
     md = C.section_control(tmp_path, size)
     assert "Closing note" in md and "window" in md
     for stem in ("control_fronts", "control_windows", "control_schedules"):
@@ -342,7 +362,7 @@ def test_section_and_cli(tmp_path):
     rows = json.loads((tmp_path / "cli" / "control_interval.json").read_text())
     assert rows[0]["sigma_lo"] < rows[0]["sigma_hi"]
     args = parser.parse_args(["control", "window", "--preset", "hierarchical", "--d", "16", "--mu", "1.0",
-                              "--n-samples", "1024", "--csv"])
+                              "--n-samples", "512", "--csv"])
     assert args.func(args) == 0
     args = parser.parse_args(["control", "interval", "--preset", "two", "--level", "coarse"])
     with pytest.raises(ValueError, match="--level"):
@@ -350,7 +370,17 @@ def test_section_and_cli(tmp_path):
 
 
 # ================================================================================================ torch side
-def test_bridge_front_matches_jax_front():
+@pytest.fixture
+def one_torch_thread():
+    """Tiny torch workloads: one intra-op thread (no spin-waiting against the jax threads); restored after."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_bridge_front_matches_jax_front(one_torch_thread):
     torch = pytest.importorskip("torch")
     from gmmtheory.bridge import control as BC
     from gmmtheory.bridge.gmm import GMMDenoiser
@@ -371,7 +401,7 @@ def test_bridge_front_matches_jax_front():
     assert torch.is_tensor(model.log_posterior(torch.zeros(1, 8, dtype=torch.float64), 1.0))
 
 
-def test_digits_control_plumbing_untrained_net():
+def test_digits_control_plumbing_untrained_net(one_torch_thread):
     torch = pytest.importorskip("torch")
     from gmmtheory.bridge import control as BC
     from gmmtheory.bridge import digits as dg
@@ -385,8 +415,11 @@ def test_digits_control_plumbing_untrained_net():
     assert torch.equal(model(x, 2.0, torch.arange(4)), model(x, 2.0, None))
     sig = np.geomspace(0.02, 80, 24)
     curve = Measurement(sig, math.log(10) * (1 - 1 / (1 + (sig / 3.0) ** 2)), np.full(24, 0.01), "entropy", "test")
+    # a stand-in classifier (the held-out logistic regression is the default; its fit is the bridge's test)
+    clf = SimpleNamespace(predict_proba=lambda x: np.exp(-0.5 * (x[:, :10] - 0.1) ** 2)
+                          / np.exp(-0.5 * (x[:, :10] - 0.1) ** 2).sum(1, keepdims=True), test_accuracy=float("nan"))
     res = BC.digits_control(model, curve, w=(3.0,), n_edges=1, n_samples=40, n_steps=4, schedule_steps=(4,),
-                            blends=(1.0,), schedule_samples=40, reference_steps=8, n_boot=10)
+                            blends=(1.0,), schedule_samples=40, reference_steps=8, n_boot=10, classifier=clf)
     none = res.front.select(kind="none")[0]
     for r in res.front.rows:
         assert r["error"] == none["error"] and r["var_ratio"] == none["var_ratio"]

@@ -27,6 +27,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["DigitsDenoiser", "DigitsComparison", "load_digits_data", "train_digits", "digits_comparison",
                      "run_digits", "digits_classifier", "class_accuracy", "save_model", "load_model"], "digits"),
     **dict.fromkeys(["run_gmm", "run_real", "surrogate_overlay"], "experiments"),
+    **dict.fromkeys(["DigitsControl", "digits_control", "guided_front", "model_schedule_comparison",
+                     "run_digits_control"], "control"),
 }
 
 __all__ = sorted(_EXPORTS)

@@ -198,6 +198,7 @@ def model_schedule_comparison(
     n_boot: int = 200,
     batch_size: int = 1024,
     controls: bool = True,
+    bounds: tuple[float, float] | None = None,
     case: str = "",
 ) -> ctl.ScheduleComparison:
     """Unconditional sampling on a torch ``Denoiser`` (Heun, from the same initial states) with EDM's ρ = 7 grid
@@ -205,7 +206,8 @@ def model_schedule_comparison(
     data ``ref_x`` (n_ref, d) with labels ``ref_labels`` (class frequencies π = their frequencies): freq_tv,
     freq_kl, freq_shift_tv (paired, against the ``reference_steps``-step EDM run), var_ratio_total, frechet;
     bootstrap stderr, paired differences with EDM (``d_<metric>``) and, with ``controls``, log-uniform control
-    schedules and entropy − control differences (``dc_<metric>``), as in ``control.schedule_comparison``."""
+    schedules and entropy − control differences (``dc_<metric>``), as in ``control.schedule_comparison``.
+    ``bounds``: clip the curve's monotone fit into (H_min, H_max) (``control.entropy_schedule``)."""
     _check_model(model)
     steps = [ctl._check_count(v, "n_steps_list entries", 2) for v in n_steps_list]
     bl = [0.0] + [float(b) for b in dict.fromkeys(blends) if float(b) != 0.0]
@@ -226,7 +228,8 @@ def model_schedule_comparison(
     x0 = _initial_states(model, n, smax, g, None)
 
     def run(N: int, b: float, src: object):
-        s = ctl.entropy_schedule(src, N, blend=b, sigma_min=smin, sigma_max=smax)
+        s = ctl.entropy_schedule(src, N, blend=b, sigma_min=smin, sigma_max=smax,
+                                 bounds=None if isinstance(src, str) else bounds)
         x = sample(model, n, np.append(s, 0.0), stochastic=False, x_init=x0, generator=seed, batch_size=batch_size,
                    show_progress=False)
         return s, np.exp(np.asarray(log_post_fn(x), np.float64)), _flat(x)
@@ -366,7 +369,9 @@ def digits_control(
     Args:
         model: a digits ``Denoiser`` (``bridge.digits.DigitsDenoiser``). comparison: a ``DigitsComparison`` (its
             ``entropy[curve]``) or directly a ``Measurement`` of H[Z | X_σ].
-        curve: which measured curve gives the window ("denoiser_gap", "tracker_corrected", "tracker").
+        curve: which measured curve gives the window ("denoiser_gap", "tracker_corrected", "tracker"); it is
+            clipped into [0, H[Z]] (H[Z] of the model's class weights) after its monotone fit, because the
+            integrated denoiser gap of a trained model drifts below 0 at small σ (``control.semantic_window``).
         fraction: the window's share of −∫dH. w, n_edges, n_samples, n_steps: the front (``guided_front``).
         schedule_steps, blends, schedule_samples, reference_steps: ``model_schedule_comparison``.
         data: ``DigitsData`` (default ``load_digits_data`` in the model's scale); classifier: ``DigitsClassifier``
@@ -376,7 +381,9 @@ def digits_control(
 
     _check_model(model)
     m = _digits_curve(comparison, curve)
-    window = ctl.recommend_window(m, fraction=fraction, n_boot=n_boot, seed=seed)
+    w8 = _weights(model)
+    h_prior = float(-np.sum(w8[w8 > 0] * np.log(w8[w8 > 0])))
+    window = ctl.recommend_window(m, fraction=fraction, n_boot=n_boot, seed=seed, bounds=(0.0, h_prior))
     scale = getattr(getattr(model, "config", None), "scale", (-1.0, 1.0))
     data = load_digits_data(scale=scale) if data is None else data
     clf = digits_classifier(scale=scale) if classifier is None else classifier
@@ -397,7 +404,7 @@ def digits_control(
     sched = model_schedule_comparison(model, m, log_post_fn=log_post, ref_x=X, ref_labels=Y,
                                       n_steps_list=schedule_steps, blends=blends, n_samples=schedule_samples,
                                       reference_steps=reference_steps, seed=seed, n_boot=n_boot,
-                                      batch_size=batch_size, case="digits")
+                                      batch_size=batch_size, bounds=(0.0, h_prior), case="digits")
     meta = {"curve": curve, "fraction": float(fraction), "n_boot": n_boot, "seed": seed,
             "classifier_test_accuracy": float(getattr(clf, "test_accuracy", float("nan"))),
             "timings_s": {"front": t1 - t0, "schedules": time.perf_counter() - t1}}
@@ -459,7 +466,10 @@ def section_digits_control(out: Path, size: object = False, *, model_path: str |
         ax.legend(fontsize=7)
         plotting.save(fig, out, "control_digits_front")
     ctl.plot_schedules([res.schedules], out, "control_digits_schedules")
-    lines = ["### Digits model", "", res.to_markdown(), "![digits front](control_digits_front.png)", "",
+    lines = ["### Time-localized control on the digits model", "",
+             "The guidance interval from the measured entropy curve's window against CFG everywhere and other "
+             "intervals, and the entropy schedule against EDM's ρ-grid, on the trained digits model "
+             "(`gmmtheory.bridge.control.digits_control`).", "", res.to_markdown(), "![digits front](control_digits_front.png)", "",
              "![digits schedules](control_digits_schedules.png)", "", *res.verdicts(), "",
              f"_Digits control computed in {time.perf_counter() - start:.1f} s._", ""]
     return "\n".join(lines) + "\n"

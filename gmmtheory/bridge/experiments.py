@@ -285,6 +285,7 @@ def section_bridge(out: str | Path, quick: bool) -> str:
     and the default digits run (reuses ``out/digits/digits_model.pt`` when an earlier report trained it). Quick:
     two step counts, 200 trajectories and the tiny digits model.
     """
+    from gmmtheory.bridge.control import section_digits_control
     from gmmtheory.bridge.digits import run_digits
 
     out = Path(out)
@@ -313,8 +314,10 @@ def section_bridge(out: str | Path, quick: bool) -> str:
               "entropy of the training set (a mixture of points), a Gaussian-mixture surrogate (class means and "
               "covariances) and σ_S = √(Λ − 1) from t_S = ½ log Λ.", "",
               md.split("\n", 1)[1].strip(), "", "![digits](digits/digits.png)", "",
-              f"Section computed in {time.perf_counter() - start:.0f} s (digits total "
+              f"Digits comparison computed in {time.perf_counter() - start:.0f} s (digits total "
               f"{comp.meta['timings_s']['total']:.0f} s).", ""]
+    lines += [section_digits_control(out, quick, model_path=out / "digits" / "digits_model.pt",
+                                     comparison_path=out / "digits" / "digits.json")]
     return "\n".join(lines)
 
 
