@@ -59,15 +59,17 @@ def _as_float_array(value: object, name: str) -> np.ndarray:
     return arr
 
 
-def _check_psd_matrices(mats: np.ndarray, name: str) -> None:
-    """Raise if any of the (..., d, d) matrices is not symmetric positive semi-definite."""
+def _checked_eigh(mats: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Eigendecomposition (ascending eigenvalues, eigenvector columns) of the symmetrised (..., d, d) matrices;
+    raises if any matrix is not symmetric positive semi-definite. One ``eigh`` serves as the check and as the
+    mixture's ``spectrum``, which would otherwise decompose the same matrices a second time."""
     scale = np.maximum(np.max(np.abs(mats), axis=(-2, -1)), 1e-300)
     asym = np.max(np.abs(mats - np.swapaxes(mats, -1, -2)), axis=(-2, -1))
     if np.any(asym > _SYM_RTOL * scale):
         bad = int(np.argmax(asym / scale)) if mats.ndim == 3 else None
         where = f" (component {bad})" if bad is not None else ""
         raise ValueError(f"{name} must be symmetric{where}; max |Σ − Σᵀ| = {float(np.max(asym)):.3g}")
-    evals = np.linalg.eigvalsh(mats)
+    evals, basis = np.linalg.eigh(0.5 * (mats + np.swapaxes(mats, -1, -2)))
     lowest = evals[..., 0]
     if np.any(lowest < -_PSD_RTOL * scale):
         bad = int(np.argmin(lowest / scale)) if mats.ndim == 3 else None
@@ -75,6 +77,7 @@ def _check_psd_matrices(mats: np.ndarray, name: str) -> None:
         raise ValueError(
             f"{name} must be positive semi-definite{where}; smallest eigenvalue {float(np.min(lowest)):.6g} < 0"
         )
+    return evals, basis
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,8 +136,9 @@ class GaussianMixture:
             )
         if kind in ("shared_iso", "class_iso", "class_diag") and np.any(c < 0):
             raise ValueError(f"cov must be positive semi-definite: variances must be ≥ 0; smallest is {c.min():.6g}")
+        eig = None
         if kind in ("shared_full", "class_full"):
-            _check_psd_matrices(c, "cov")
+            eig = _checked_eigh(c, "cov")
             c = 0.5 * (c + np.swapaxes(c, -1, -2))
         if weights is None:
             w = np.full(K, 1.0 / K)
@@ -152,6 +156,10 @@ class GaussianMixture:
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "cov_kind", kind)
+        if eig is not None:  # the validation's eigendecomposition is the spectrum (cached_property's slot)
+            lam = np.clip(eig[0], 0.0, None)
+            self.__dict__["spectrum"] = Spectrum(np.repeat(lam[None], K, axis=0) if kind == "shared_full" else lam,
+                                                 eig[1])
 
     # ----------------------------------------------------------------------------------------------- basic facts
     @property
@@ -187,11 +195,9 @@ class GaussianMixture:
             return Spectrum(np.repeat(c[:, None], d, axis=1), None)
         if self.cov_kind == "class_diag":
             return Spectrum(np.array(c), None)
-        if self.cov_kind == "shared_full":
-            lam, U = np.linalg.eigh(c)
-            return Spectrum(np.repeat(np.clip(lam, 0.0, None)[None], K, axis=0), U)
-        lam, U = np.linalg.eigh(c)
-        return Spectrum(np.clip(lam, 0.0, None), U)
+        lam, U = np.linalg.eigh(c)  # full forms: normally set in __init__ from the validation's eigh
+        lam = np.clip(lam, 0.0, None)
+        return Spectrum(np.repeat(lam[None], K, axis=0) if self.cov_kind == "shared_full" else lam, U)
 
     @functools.cached_property
     def singular(self) -> bool:
@@ -227,9 +233,12 @@ class GaussianMixture:
         """Draw n samples (x, z) from p_0 with an explicit PRNG key; returns numpy arrays (n, d) and (n,)."""
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}")
-        kz, ke = jax.random.split(key)
-        z = np.asarray(jax.random.choice(kz, self.K, shape=(n,), p=np.asarray(self.weights)))
-        eps = np.asarray(jax.random.normal(ke, (n, self.d), dtype=np.float64), dtype=np.float64)
+        from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - avoids an import cycle
+
+        with precision_scope("float64"):  # the same draws whether or not the caller enabled x64
+            kz, ke = jax.random.split(key)
+            z = np.asarray(jax.random.choice(kz, self.K, shape=(n,), p=np.asarray(self.weights)))
+            eps = np.asarray(jax.random.normal(ke, (n, self.d), dtype=np.float64), dtype=np.float64)
         lam, U = self.spectrum
         scaled = eps * np.sqrt(lam[z])
         if U is None:
@@ -460,25 +469,28 @@ def random_mixture(
     mean_scale = _check_positive(mean_scale, "mean_scale", allow_zero=True)
     if dirichlet is not None:
         dirichlet = _check_positive(dirichlet, "dirichlet")
-    km, kc, kw = jax.random.split(key, 3)
-    means = mean_scale * np.asarray(jax.random.normal(km, (K, d), dtype=np.float64), dtype=np.float64)
-    unif = lambda shape: 0.5 + 1.5 * np.asarray(jax.random.uniform(kc, shape, dtype=np.float64), dtype=np.float64)
-    if cov_kind == "shared_iso":
-        cov = float(unif(()))
-    elif cov_kind == "class_iso":
-        cov = unif((K,))
-    elif cov_kind == "class_diag":
-        cov = unif((K, d))
-    else:
-        n = 1 if cov_kind == "shared_full" else K
-        A = np.asarray(jax.random.normal(kc, (n, d, d), dtype=np.float64), dtype=np.float64)
-        cov = A @ np.swapaxes(A, -1, -2) / d + 0.5 * np.eye(d)
-        cov = cov[0] if cov_kind == "shared_full" else cov
-    if dirichlet is None:
-        weights = None
-    else:
-        w = np.asarray(jax.random.dirichlet(kw, np.full(K, float(dirichlet)), dtype=np.float64), dtype=np.float64)
-        weights = w / w.sum()
+    from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - avoids an import cycle
+
+    with precision_scope("float64"):  # the same draws whether or not the caller enabled x64
+        km, kc, kw = jax.random.split(key, 3)
+        means = mean_scale * np.asarray(jax.random.normal(km, (K, d), dtype=np.float64), dtype=np.float64)
+        unif = lambda shape: 0.5 + 1.5 * np.asarray(jax.random.uniform(kc, shape, dtype=np.float64), dtype=np.float64)
+        if cov_kind == "shared_iso":
+            cov = float(unif(()))
+        elif cov_kind == "class_iso":
+            cov = unif((K,))
+        elif cov_kind == "class_diag":
+            cov = unif((K, d))
+        else:
+            n = 1 if cov_kind == "shared_full" else K
+            A = np.asarray(jax.random.normal(kc, (n, d, d), dtype=np.float64), dtype=np.float64)
+            cov = A @ np.swapaxes(A, -1, -2) / d + 0.5 * np.eye(d)
+            cov = cov[0] if cov_kind == "shared_full" else cov
+        if dirichlet is None:
+            weights = None
+        else:
+            w = np.asarray(jax.random.dirichlet(kw, np.full(K, float(dirichlet)), dtype=np.float64), dtype=np.float64)
+            weights = w / w.sum()
     return GaussianMixture(means, cov, weights, cov_kind=cov_kind)
 
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -17,6 +18,30 @@ def test_import_does_not_pull_torch_or_diffusers():
     code = "import sys, gmmtheory; bad = [m for m in ('torch', 'diffusers', 'sklearn') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_default_jax_config_gives_float64_results_without_warnings():
+    # a user's script does not enable x64: results must be the float64 ones this suite computes (x64 on, conftest),
+    # with no dtype-truncation warning on the way
+    code = """
+import json, warnings
+warnings.simplefilter("error")
+import jax, numpy as np, gmmtheory as gt
+assert not jax.config.jax_enable_x64
+m = gt.random_mixture(jax.random.PRNGKey(0), K=3, d=4)
+x, z = m.sample(jax.random.PRNGKey(1), 5)
+h = gt.class_entropy(m, gt.OU(), [0.5, 1.0])
+print(json.dumps({"means": m.means.tolist(), "x": x.tolist(), "h": h.value.tolist(), "dtype": str(h.value.dtype)}))
+"""
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    check=True).stdout)
+    m = gt.random_mixture(jax.random.PRNGKey(0), K=3, d=4)
+    x, _ = m.sample(jax.random.PRNGKey(1), 5)
+    h = gt.class_entropy(m, gt.OU(), [0.5, 1.0])
+    assert out["dtype"] == "float64"
+    np.testing.assert_array_equal(out["means"], m.means)
+    np.testing.assert_array_equal(out["x"], x)
+    np.testing.assert_allclose(out["h"], h.value, rtol=1e-12)
 
 
 def test_public_api_is_exported():

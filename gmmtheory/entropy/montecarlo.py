@@ -47,13 +47,20 @@ from gmmtheory.mixture import GaussianMixture
 from gmmtheory.posterior import MixtureArrays, mixture_arrays
 from gmmtheory.processes import Process
 
-_CHUNK_ELEMENTS = 2**21  # bound on chunk × K × max(d, T) floats per array held at once
+_CHUNK_ELEMENTS = 2**21  # bound on chunk × K × max(d, T) floats per array held at once, on a CPU
+# on a GPU/TPU: bigger chunks, fewer sequential steps (K = 10, d = 1024, 2^14 draws on an H200: 75 → 53 ms per
+# 64-time curve, float64); 2^24 floats = 128 MiB per array
+_CHUNK_ELEMENTS_ACCELERATOR = 2**24
 _DTYPES = ("float32", "float64")
+
+
+def _chunk_elements() -> int:
+    return _CHUNK_ELEMENTS if jax.default_backend() == "cpu" else _CHUNK_ELEMENTS_ACCELERATOR
 
 
 def _chunking(n_per_class: int, K: int, d: int, T: int) -> tuple[int, int]:
     """Draws per chunk (a power of two, so shapes are bucketed) and the number of chunks per class."""
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, K * max(d, T)))
+    chunk = max(1, _chunk_elements() // max(1, K * max(d, T)))
     chunk = 1 << (min(chunk, n_per_class).bit_length() - 1)
     return chunk, -(-n_per_class // chunk)
 
