@@ -1578,21 +1578,29 @@ def scoreboard(fronts: Mapping[str, Front], schedules: Sequence[ScheduleComparis
     return lines
 
 
+def front_verdict(s: dict) -> tuple[str, str]:
+    """Words for one ``Front.summary()`` row: how the recommended interval compares with CFG everywhere (paired
+    differences beyond 2 stderr in error or diversity loss) and where it lies on the front."""
+    e, ee, v, ve = s["d_error"], s["d_error_se"], s["d_div"], s["d_div_se"]
+    better = (e < -2 * ee) or (v < -2 * ve)
+    worse = (e > 2 * ee) or (v > 2 * ve)
+    verdict = ("beats CFG everywhere" if better and not worse else
+               "is worse than CFG everywhere" if worse and not better else
+               "trades error against diversity with CFG everywhere" if better and worse else
+               "is indistinguishable from CFG everywhere (within 2 stderr)")
+    place = "lies on the Pareto front" if s["on_front"] else (
+        f"is dominated by {s['n_dominating']} configuration(s), {s['n_sig_dominating']} of them by more than "
+        f"2 paired stderr (error gap {s['err_gap']:.3g}, diversity gap {s['div_gap']:.3g})")
+    return verdict, place
+
+
 def _verdicts(study: dict) -> list[str]:
     """The closing note, sentence by sentence, from the numbers (no hand-written conclusions)."""
     lines = []
     for name, fr in study["fronts"].items():
         for s in fr.summary(n_boot=study["cfg"]["n_boot"]):
             e, ee, v, ve = s["d_error"], s["d_error_se"], s["d_div"], s["d_div_se"]
-            better = (e < -2 * ee) or (v < -2 * ve)
-            worse = (e > 2 * ee) or (v > 2 * ve)
-            verdict = ("beats CFG everywhere" if better and not worse else
-                       "is worse than CFG everywhere" if worse and not better else
-                       "trades error against diversity with CFG everywhere" if better and worse else
-                       "is indistinguishable from CFG everywhere (within 2 stderr)")
-            place = "lies on the Pareto front" if s["on_front"] else (
-                f"is dominated by {s['n_dominating']} configuration(s), {s['n_sig_dominating']} of them by more than "
-                f"2 paired stderr (error gap {s['err_gap']:.3g}, diversity gap {s['div_gap']:.3g})")
+            verdict, place = front_verdict(s)
             at, am = s["cfg_div_at_error"], s["cfg_mkl_at_error"]
             match = (f"; at its error CFG everywhere would have diversity loss {at:.3g} (it has {s['div_rec']:.3g}) "
                      f"and moment KL {am:.3g} (it has {s['mkl_rec']:.3g})" if np.isfinite(at) else "")

@@ -281,15 +281,7 @@ class DigitsControl:
         lines = []
         for s in self.front.summary(n_boot=self.meta.get("n_boot", 200)):
             e, ee, v, ve = s["d_error"], s["d_error_se"], s["d_div"], s["d_div_se"]
-            better = (e < -2 * ee) or (v < -2 * ve)
-            worse = (e > 2 * ee) or (v > 2 * ve)
-            verdict = ("beats CFG everywhere" if better and not worse else
-                       "is worse than CFG everywhere" if worse and not better else
-                       "trades error against diversity with CFG everywhere" if better and worse else
-                       "is indistinguishable from CFG everywhere (within 2 stderr)")
-            place = "lies on the Pareto front" if s["on_front"] else (
-                f"is dominated by {s['n_dominating']} configuration(s), {s['n_sig_dominating']} by more than 2 paired "
-                "stderr")
+            verdict, place = ctl.front_verdict(s)
             lines.append(
                 f"- digits, w = {s['w']:g}: the measured window ({s['sigma_lo']:.3g}, {s['sigma_hi']:.3g}) {verdict}: "
                 f"classifier error {s['error_rec']:.4f} vs {s['error_cfg']:.4f} (Δ {ctl._pm(e, ee)}), diversity loss "

@@ -23,6 +23,7 @@ import math
 import numpy as np
 import torch
 
+from gmmtheory.bridge.sampling import make_generator
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 
 __all__ = ["GMMDenoiser"]
@@ -215,15 +216,6 @@ class GMMDenoiser:
         return torch.logsumexp(expanded, dim=-1)
 
     # ----------------------------------------------------------------------------------------------- sampling
-    def _generator(self, generator: torch.Generator | int | None) -> torch.Generator:
-        if isinstance(generator, torch.Generator):
-            return generator
-        if generator is None or (isinstance(generator, (int, np.integer)) and not isinstance(generator, bool)):
-            g = torch.Generator(device="cpu")
-            g.manual_seed(0 if generator is None else int(generator))
-            return g
-        raise ValueError(f"generator must be a torch.Generator, an int seed or None; got {type(generator).__name__}")
-
     def sample(
         self, n: int, generator: torch.Generator | int | None = None, label: torch.Tensor | int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -235,7 +227,7 @@ class GMMDenoiser:
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}")
         n = int(n)
-        g = self._generator(generator)
+        g = make_generator(generator)
         dev = g.device  # random numbers come from the generator's own device, then move to the model's
         h = self._host
         K = self.mixture.K
@@ -275,7 +267,7 @@ class GMMDenoiser:
             raise ValueError(f"sigma must be a number ≥ 0; got {sigma!r}") from None
         if not (np.isfinite(s) and s >= 0):
             raise ValueError(f"sigma must be finite and ≥ 0; got {sigma!r}")
-        g = self._generator(generator)
+        g = make_generator(generator)
         x0, lab = self.sample(n, g, label)
         eps = torch.randn(x0.shape, generator=g, dtype=torch.float64, device=g.device).to(self.device, self.dtype)
         return x0 + s * eps, lab
