@@ -1,4 +1,4 @@
-"""``gmmtheory bridge {gmm,digits,sd15,edm2}``: argparse options (torch-free) and the commands (import torch lazily).
+"""``gmmtheory bridge {gmm,digits,digits-control,sd15,edm2}``: argparse options (torch-free) and the commands (import torch lazily).
 
 Files a user must supply (nothing is downloaded):
 
@@ -20,6 +20,8 @@ from pathlib import Path
 EPILOG = """examples:
   gmmtheory bridge gmm --out out/bridge/gmm                      # estimators vs the exact mixture (bias table)
   gmmtheory bridge digits --out out/bridge/digits                # train on sklearn digits, compare with theory
+  gmmtheory bridge digits-control --model out/bridge/digits/digits_model.pt \
+        --comparison out/bridge/digits/digits.json                # guidance interval + schedules on that model
   gmmtheory bridge sd15 --path ~/models/sd15 --prompts "a photo of a cat|a photo of a dog" --device cuda
   gmmtheory bridge edm2 --checkout ~/src/edm2 --cond edm2-img512-xs-2147483-0.045.pkl \\
         --uncond edm2-img512-xs-uncond-2147483-0.045.pkl --classes 1,207,417 --device cuda
@@ -76,6 +78,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     dg.add_argument("--json", action="store_true", help="print the comparison as JSON")
     dg.set_defaults(func=cmd_digits)
 
+    dc = sub.add_parser("digits-control", help="guidance interval and entropy schedule on a digits model, against "
+                                               "CFG everywhere and EDM's ρ-grid")
+    dc.add_argument("--out", type=Path, default=Path("out/bridge/digits_control"), help="output folder")
+    dc.add_argument("--model", type=Path, default=None,
+                    help="a model written by 'gmmtheory bridge digits' (default: train one of --size)")
+    dc.add_argument("--comparison", type=Path, default=None,
+                    help="that run's digits.json, whose measured curve gives the window (default: measure the "
+                         "denoiser gap now)")
+    dc.add_argument("--size", default="default", choices=["tiny", "default", "large"],
+                    help="model to train when --model is not given")
+    dc.add_argument("--curve", default="denoiser_gap", choices=["denoiser_gap", "tracker_corrected", "tracker"],
+                    help="measured curve that gives the window (default denoiser_gap)")
+    dc.add_argument("--fraction", type=float, default=0.8, help="the window's share of −∫dH (default 0.8)")
+    dc.add_argument("--w", type=float, nargs="+", default=[2.0, 4.0], help="guidance scales (default 2 4)")
+    dc.add_argument("--n-samples", type=int, default=1000, help="samples per configuration (default 1000)")
+    dc.add_argument("--steps-list", type=_ints, default=[4, 8, 16, 32],
+                    help="sampler steps of the schedule comparison (default 4,8,16,32)")
+    dc.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    dc.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    dc.add_argument("--json", action="store_true", help="print the result as JSON")
+    dc.set_defaults(func=cmd_digits_control)
+
     s = sub.add_parser("sd15", help="Stable Diffusion 1.5 from a local folder: prompts as classes (GPU)")
     s.add_argument("--path", type=Path, required=True, help="local diffusers-format SD1.5 folder")
     s.add_argument("--prompts", required=True, help="'|'-separated prompts, one class each (at least two)")
@@ -125,6 +149,22 @@ def cmd_digits(args: argparse.Namespace) -> int:
                       steps=args.train_steps)
     return _emit(comp.to_dict(), args, f"{comp.verdict}\nwrote {args.out}/digits.json, digits.md, digits.png/.pdf "
                                        f"(total {comp.meta['timings_s']['total']:.0f} s)")
+
+
+def cmd_digits_control(args: argparse.Namespace) -> int:
+    from gmmtheory.bridge.control import run_digits_control, write_digits_control
+
+    if not 0 < args.fraction < 1:
+        raise ValueError(f"--fraction must lie in (0, 1); got {args.fraction}")
+    res = run_digits_control(size=args.size, model_path=args.model, comparison_path=args.comparison, seed=args.seed,
+                             device=args.device, curve=args.curve, fraction=args.fraction, w=tuple(args.w),
+                             n_samples=args.n_samples, schedule_samples=args.n_samples,
+                             schedule_steps=tuple(args.steps_list))
+    md = write_digits_control(res, args.out)
+    (args.out / "digits_control.md").write_text(md)
+    result = json.loads((args.out / "digits_control.json").read_text())
+    return _emit(result, args, "\n".join(res.verdicts()) + f"\nwrote {args.out}/digits_control.json, "
+                 "digits_control.md, control_digits_front.png/.pdf, control_digits_schedules.png/.pdf")
 
 
 def cmd_sd15(args: argparse.Namespace) -> int:

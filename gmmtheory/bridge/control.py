@@ -26,6 +26,7 @@ This module imports torch; ``import gmmtheory`` does not import it.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ from gmmtheory import control as ctl
 from gmmtheory.bridge.sampling import edm_sigmas, make_generator, sample
 
 __all__ = ["DigitsControl", "digits_control", "frechet_distance", "guided_front", "model_schedule_comparison",
-           "run_digits_control", "section_digits_control"]
+           "run_digits_control", "section_digits_control",
+           "write_digits_control"]
 
 LogPostFn = Callable[[torch.Tensor], np.ndarray]
 
@@ -301,6 +303,15 @@ class DigitsControl:
                 f"Δ {ctl._pm(q, qe)}){ctrl}.")
         return lines
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the window, the front's and the schedules' rows, the σ grids used, the settings."""
+        return {"window": self.window.as_dict(), "curve": self.curve_name,
+                "front": self.front.rows,
+                "schedules": self.schedules.rows,
+                "sigmas": {" ".join(map(str, k)) if isinstance(k, tuple) else str(k): np.asarray(v).tolist()
+                           for k, v in self.schedules.sigmas.items()},
+                "schedule_settings": self.schedules.settings, "meta": self.meta}
+
     def to_markdown(self) -> str:
         w = self.window
         lines = [
@@ -436,19 +447,13 @@ def run_digits_control(
     return digits_control(model, comp, seed=seed, **kwargs)
 
 
-def section_digits_control(out: Path, size: object = False, *, model_path: str | Path | None = None,
-                           comparison_path: str | Path | None = None) -> str:
-    """Report section for the digits model (figures ``control_digits_front``, ``control_digits_schedules``).
-    ``size``: True (smoke: tiny model, small runs), False (quick: the "default" model unless ``model_path``)."""
+def write_digits_control(res: DigitsControl, out: str | Path, seconds: float | None = None) -> str:
+    """Write the figures ``control_digits_front`` and ``control_digits_schedules`` (png, pdf) and
+    ``digits_control.json`` (``DigitsControl.as_dict``) into ``out``; return the Markdown (tables, figures, verdicts)."""
     from gmmtheory import plotting
 
     out = Path(out)
-    start = time.perf_counter()
-    smoke = size is True or size == "smoke"
-    kw = dict(n_samples=200, schedule_samples=200, w=(3.0,), n_edges=2, schedule_steps=(4, 8), reference_steps=32,
-              n_boot=50) if smoke else dict(n_samples=1000, schedule_samples=1000, n_boot=200)
-    res = run_digits_control(size="tiny" if smoke else "default", model_path=model_path,
-                             comparison_path=comparison_path, **kw)
+    out.mkdir(parents=True, exist_ok=True)
     with plotting.style():
         import matplotlib.pyplot as plt
 
@@ -458,10 +463,31 @@ def section_digits_control(out: Path, size: object = False, *, model_path: str |
         ax.legend(fontsize=7)
         plotting.save(fig, out, "control_digits_front")
     ctl.plot_schedules([res.schedules], out, "control_digits_schedules")
+    (out / "digits_control.json").write_text(json.dumps(res.as_dict(), indent=1, default=_json_value))
     lines = ["### Time-localized control on the digits model", "",
              "The guidance interval from the measured entropy curve's window against CFG everywhere and other "
              "intervals, and the entropy schedule against EDM's ρ-grid, on the trained digits model "
-             "(`gmmtheory.bridge.control.digits_control`).", "", res.to_markdown(), "![digits front](control_digits_front.png)", "",
-             "![digits schedules](control_digits_schedules.png)", "", *res.verdicts(), "",
-             f"_Digits control computed in {time.perf_counter() - start:.1f} s._", ""]
+             "(`gmmtheory.bridge.control.digits_control`).", "", res.to_markdown(),
+             "![digits front](control_digits_front.png)", "", "![digits schedules](control_digits_schedules.png)", "",
+             *res.verdicts(), ""]
+    if seconds is not None:
+        lines += [f"_Digits control computed in {seconds:.1f} s._", ""]
     return "\n".join(lines) + "\n"
+
+
+def _json_value(v: object) -> object:
+    """numpy scalars and arrays in ``DigitsControl.as_dict`` → JSON numbers and lists."""
+    return v.tolist() if hasattr(v, "tolist") else str(v)
+
+
+def section_digits_control(out: Path, size: object = False, *, model_path: str | Path | None = None,
+                           comparison_path: str | Path | None = None) -> str:
+    """Report section for the digits model (``write_digits_control``'s files in ``out``).
+    ``size``: True (smoke: tiny model, small runs), False (quick: the "default" model unless ``model_path``)."""
+    start = time.perf_counter()
+    smoke = size is True or size == "smoke"
+    kw = dict(n_samples=200, schedule_samples=200, w=(3.0,), n_edges=2, schedule_steps=(4, 8), reference_steps=32,
+              n_boot=50) if smoke else dict(n_samples=1000, schedule_samples=1000, n_boot=200)
+    res = run_digits_control(size="tiny" if smoke else "default", model_path=model_path,
+                             comparison_path=comparison_path, **kw)
+    return write_digits_control(res, out, time.perf_counter() - start)
