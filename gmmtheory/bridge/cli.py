@@ -1,4 +1,5 @@
-"""``gmmtheory bridge {gmm,digits,digits-control,sd15,edm2}``: argparse options (torch-free) and the commands (import torch lazily).
+"""``gmmtheory bridge {gmm,digits,digits-control,sd15,edm2}``: argparse options (torch-free) and the commands
+(which import torch lazily).
 
 Files a user must supply (nothing is downloaded):
 
