@@ -1499,7 +1499,10 @@ def _md(rows: list[dict], cols: list[tuple[str, str, str]]) -> list[str]:
         cells = []
         for _, k, fmt in cols:
             v = r[k]
-            cells.append(format(v, fmt) if isinstance(v, (float, int)) and not isinstance(v, bool) else str(v))
+            if isinstance(v, float) and math.isnan(v):
+                cells.append("–")  # not applicable (e.g. no bootstrap for an exact curve)
+            else:
+                cells.append(format(v, fmt) if isinstance(v, (float, int)) and not isinstance(v, bool) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
