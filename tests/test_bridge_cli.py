@@ -127,3 +127,16 @@ def test_digits_control_command_end_to_end(tmp_path, capsys):
         assert (out / f).exists()
     assert main(["bridge", "digits-control", "--model", str(path), "--out", str(out), "--fraction", "1.5"]) != 0
     assert "--fraction must lie in (0, 1)" in capsys.readouterr().err
+
+
+def test_report_bridge_section_quick(tmp_path):
+    # the report's bridge section end to end at its quick size: bias table, tiny digits model, digits control
+    from gmmtheory.report import section_bridge
+
+    md = section_bridge(tmp_path, True)
+    for heading in ("## Bridge", "### Tracker bias", "### Digits", "### Time-localized control on the digits model"):
+        assert heading in md
+    for line in md.splitlines():
+        if line.startswith("!["):
+            assert (tmp_path / line.split("(")[1].rstrip(")")).exists(), line
+    assert json.loads((tmp_path / "digits_control.json").read_text())["curve"] == "denoiser_gap"
