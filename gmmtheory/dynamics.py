@@ -67,7 +67,7 @@ import numpy as np
 from jax import lax
 from scipy.special import logsumexp
 
-from gmmtheory.entropy.api import collision_probability
+from gmmtheory.entropy.api import collision_probability, in_float64
 from gmmtheory.entropy.common import check_key
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 from gmmtheory.posterior import (
@@ -227,13 +227,17 @@ def make_grid(
     return Grid(t, a, s**2, f, g2, s / a, np.zeros(n))
 
 
-def check_sigmas(sigmas: object, n_steps: int) -> np.ndarray:
-    """A custom sampler grid: 1-D, ``n_steps`` finite values, strictly decreasing and > 0 (σ_N = 0 is appended)."""
+def check_sigmas(sigmas: object, n_steps: int | None) -> np.ndarray:
+    """A custom sampler grid: 1-D, ``n_steps`` (None: any number ≥ 2 of) finite values, strictly decreasing and > 0
+    (σ_N = 0 is appended)."""
     try:
         sig = np.asarray(sigmas, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"sigmas must be a 1-D array of noise levels; got {sigmas!r}") from None
-    if sig.ndim != 1 or sig.size != n_steps:
+    if n_steps is None and (sig.ndim != 1 or sig.size < 2):
+        raise ValueError(f"sigmas must be a 1-D array of at least 2 values (σ_N = 0 is appended); got shape "
+                         f"{sig.shape}")
+    if n_steps is not None and (sig.ndim != 1 or sig.size != n_steps):
         raise ValueError(f"sigmas must be a 1-D array of n_steps = {n_steps} values (σ_N = 0 is appended); "
                          f"got shape {sig.shape}")
     if not np.all(np.isfinite(sig)) or np.any(sig <= 0) or np.any(np.diff(sig) >= 0):
@@ -472,6 +476,8 @@ def _setup(mixture, *, sampler, n_samples, n_steps, process, guidance, w, interv
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
     g_name, w, interval = check_guidance(guidance, w, interval)
+    if n_steps is None:  # default: EDM's 64 steps, or as many as the custom grid has
+        n_steps = 64 if sigmas is None else check_sigmas(sigmas, None).size
     n_steps = _check_int(n_steps, "n_steps", 2)
     n = _check_int(n_samples, "n_samples", 1)
     part = None if partition is None else check_partition(partition, mix.K)
@@ -554,12 +560,13 @@ def _init_states(st: _Setup, key, labels: np.ndarray, uncond: bool, init: str, i
     return x, z[: st.n]
 
 
+@in_float64
 def simulate(
     mixture: GaussianMixture,
     *,
     sampler: str = "edm",
     n_samples: int = 1024,
-    n_steps: int = 64,
+    n_steps: int | None = None,
     key: object = None,
     label: object = None,
     guidance: str = "none",
@@ -586,7 +593,8 @@ def simulate(
 
     Args:
         sampler: "sde" (Euler–Maruyama), "ode" (Heun, probability flow) or "edm" (Karras et al. Algorithm 2).
-        n_steps: number of steps N (grid of N + 1 points). key: PRNG key or int seed (default 0).
+        n_steps: number of steps N (grid of N + 1 points; default 64, or the length of ``sigmas``). key: PRNG key
+            or int seed (default 0).
         label: None, int, integer array (n,) or "prior" (group labels when ``partition`` is given).
         guidance, w, interval: the guidance rule ("none", "cfg" with scale w, "interval" with (σ_lo, σ_hi)).
         process, T, t_end: process and time range of "sde"/"ode" (default OU, T = 10, t_end = 0).
@@ -844,6 +852,7 @@ def _unguided_setup(mixture, sampler, n, n_steps, process, T, chunk, kwargs: dic
                   interval=None, partition=None, T=T, chunk=chunk, **opts)
 
 
+@in_float64
 def clones(
     mixture: GaussianMixture,
     times: object,
@@ -898,6 +907,7 @@ def _pad_states(x: np.ndarray, st: _Setup) -> jax.Array:
     return jnp.asarray(full.reshape(st.n_chunks, st.chunk, -1))
 
 
+@in_float64
 def u_turns(
     mixture: GaussianMixture,
     times: object,

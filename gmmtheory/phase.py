@@ -85,7 +85,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gmmtheory.entropy.api import bayes_error, class_entropy, collision_probability, precision_scope
+from gmmtheory.entropy.api import bayes_error, class_entropy, collision_probability, in_float64, precision_scope
 from gmmtheory.entropy.quadrature import binary_expectation, gauss_hermite
 from gmmtheory.entropy.reduced import applies as reduced_applies
 from gmmtheory.landmarks import _to_process, speciation_time
@@ -543,6 +543,7 @@ class _Cache:
         os.replace(tmp, self.dir / f"part_{unit:06d}.npz")
 
 
+@in_float64
 def phase_diagram(
     axes: dict,
     t: object = None,

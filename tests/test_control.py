@@ -319,6 +319,13 @@ def test_simulate_accepts_custom_sigmas():
         dyn.simulate(mix, sigmas=gt.edm_sigma_grid(8)[::-1], **kw)
     with pytest.raises(ValueError, match="sampler='edm'"):
         dyn.simulate(mix, sampler="sde", sigmas=gt.edm_sigma_grid(8), **kw)
+    # without n_steps the grid's length is the number of steps; without both, EDM's 64
+    kw.pop("n_steps")
+    d = dyn.simulate(mix, sigmas=gt.edm_sigma_grid(8), **kw)
+    np.testing.assert_array_equal(a.final_log_post, d.final_log_post)
+    assert dyn.simulate(mix, **kw).grid.n_steps == 64
+    with pytest.raises(ValueError, match="at least 2 values"):
+        dyn.simulate(mix, sigmas=[1.0], **kw)
 
 
 def test_schedule_comparison_runs_and_pairs():

@@ -31,14 +31,20 @@ assert not jax.config.jax_enable_x64
 m = gt.random_mixture(jax.random.PRNGKey(0), K=3, d=4)
 x, z = m.sample(jax.random.PRNGKey(1), 5)
 h = gt.class_entropy(m, gt.OU(), [0.5, 1.0])
-print(json.dumps({"means": m.means.tolist(), "x": x.tolist(), "h": h.value.tolist(), "dtype": str(h.value.dtype)}))
+tr = gt.simulate(m, n_samples=16, n_steps=8, key=0, guidance="interval", w=2.0, interval=(0.5, float("inf")),
+                 label="prior")
+print(json.dumps({"means": m.means.tolist(), "x": x.tolist(), "h": h.value.tolist(), "dtype": str(h.value.dtype),
+                  "lp": tr.final_log_post.tolist(), "lp_dtype": str(tr.final_log_post.dtype)}))
 """
     out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True).stdout)
     m = gt.random_mixture(jax.random.PRNGKey(0), K=3, d=4)
     x, _ = m.sample(jax.random.PRNGKey(1), 5)
     h = gt.class_entropy(m, gt.OU(), [0.5, 1.0])
-    assert out["dtype"] == "float64"
+    tr = gt.simulate(m, n_samples=16, n_steps=8, key=0, guidance="interval", w=2.0, interval=(0.5, float("inf")),
+                     label="prior")
+    assert out["dtype"] == out["lp_dtype"] == "float64"
+    np.testing.assert_allclose(out["lp"], tr.final_log_post, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(out["means"], m.means)
     np.testing.assert_array_equal(out["x"], x)
     np.testing.assert_allclose(out["h"], h.value, rtol=1e-12)

@@ -18,7 +18,8 @@ All computations run in float64 (``precision="float32"`` trades accuracy for spe
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import functools
+from typing import Any, Callable, Iterator, TypeVar
 
 import jax
 import numpy as np
@@ -37,6 +38,7 @@ from gmmtheory.processes import Process, check_times
 
 METHODS = ("auto", "quadrature", "reduced", "montecarlo")
 DEFAULT_SAMPLES = {"reduced": 2**16, "montecarlo": 2**14}
+T_ = TypeVar("T_")
 PRECISIONS = ("float64", "float32")
 
 
@@ -50,6 +52,18 @@ def precision_scope(precision: str = "float64") -> Iterator[None]:
         from jax.experimental import enable_x64 as enable  # type: ignore[no-redef]
     with enable(precision == "float64"):
         yield
+
+
+def in_float64(fn: Callable[..., T_]) -> Callable[..., T_]:
+    """Decorator: run ``fn`` inside ``precision_scope("float64")``, so an engine gives float64 results whether or not
+    the caller enabled jax's x64 mode."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T_:
+        with precision_scope("float64"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def applicable_methods(mixture: GaussianMixture) -> tuple[str, ...]:
