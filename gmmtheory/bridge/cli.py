@@ -36,6 +36,13 @@ def _ints(spec: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {spec!r}") from None
 
 
+def _floats(spec: str) -> list[float]:
+    try:
+        return [float(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers; got {spec!r}") from None
+
+
 def _common(p: argparse.ArgumentParser, *, out: str, n_samples: int, steps: int, batch: int, device: str) -> None:
     p.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default {out})")
     p.add_argument("--n-samples", type=int, default=n_samples, help=f"trajectories / samples (default {n_samples})")
@@ -92,7 +99,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     dc.add_argument("--curve", default="denoiser_gap", choices=["denoiser_gap", "tracker_corrected", "tracker"],
                     help="measured curve that gives the window (default denoiser_gap)")
     dc.add_argument("--fraction", type=float, default=0.8, help="the window's share of −∫dH (default 0.8)")
-    dc.add_argument("--w", type=float, nargs="+", default=[2.0, 4.0], help="guidance scales (default 2 4)")
+    dc.add_argument("--w", type=_floats, default=[2.0, 4.0], help="comma list of guidance scales (default 2,4)")
     dc.add_argument("--n-samples", type=int, default=1000, help="samples per configuration (default 1000)")
     dc.add_argument("--steps-list", type=_ints, default=[4, 8, 16, 32],
                     help="sampler steps of the schedule comparison (default 4,8,16,32)")
