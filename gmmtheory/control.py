@@ -95,6 +95,7 @@ import numpy as np
 
 from gmmtheory import dynamics as dyn
 from gmmtheory.entropy.api import class_entropy
+from gmmtheory.markdown import markdown_table
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition, hierarchical, k_classes, two_gaussians
 from gmmtheory.posterior import _group_log_priors
 from gmmtheory.processes import EDM, Process
@@ -1493,20 +1494,6 @@ def _size(size: object) -> dict:
     raise ValueError(f"size must be True (smoke), False (quick), one of {sorted(SIZES)} or a dict; got {size!r}")
 
 
-def _md(rows: list[dict], cols: list[tuple[str, str, str]]) -> list[str]:
-    lines = ["| " + " | ".join(h for h, _, _ in cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = []
-        for _, k, fmt in cols:
-            v = r[k]
-            if isinstance(v, float) and math.isnan(v):
-                cells.append("–")  # not applicable (e.g. no bootstrap for an exact curve)
-            else:
-                cells.append(format(v, fmt) if isinstance(v, (float, int)) and not isinstance(v, bool) else str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
 def _pm(v: float, se: float, fmt: str = ".3g") -> str:
     return f"{v:{fmt}} ± {se:{fmt}}"
 
@@ -1675,7 +1662,7 @@ def section_control(out: Path, size: object = False) -> str:
         "Mixtures with overlapping classes (d = {d}): two Gaussians μ̃ = 0.2, four orthogonal classes μ̃ = 0.2, and "
         "the hierarchy ±u ± v (μ̃ 0.3 / 0.15).".format(d=cfg["d"]),
         "",
-        *_md(win_rows, [("case", "case", ""), ("level", "level", ""), ("method", "method", ""),
+        *markdown_table(win_rows, [("case", "case", ""), ("level", "level", ""), ("method", "method", ""),
                         ("H[Z_P]", "H_prior", ".4f"), ("produced", "produced", ".4f"), ("σ_lo", "sigma_lo", ".4g"),
                         ("σ_hi", "sigma_hi", ".4g"), ("log-width", "log_width", ".3f"),
                         ("± (boot)", "log_width_se", ".2g"), ("held (raw)", "held", ".3f"),
@@ -1700,7 +1687,7 @@ def section_control(out: Path, size: object = False) -> str:
     for name, fr in fronts.items():
         lines += [f"{name} (window ({fr.recommended[0]:.3g}, {fr.recommended[1]:.3g}), level {fr.level}):", ""]
         key_rows = [r for r in fr.rows if r["kind"] != "grid"] + [r for r in fr.pareto() if r["kind"] == "grid"]
-        lines += _md(key_rows, [
+        lines += markdown_table(key_rows, [
             ("config", "name", ""), ("σ_lo", "sigma_lo", ".3g"), ("σ_hi", "sigma_hi", ".3g"),
             ("accuracy", "accuracy", ".4f"), ("error", "error", ".4f"), ("± se", "error_se", ".1g"),
             ("var ratio", "var_ratio", ".3f"), ("± se", "var_ratio_se", ".1g"), ("div loss", "div_loss", ".3f"),
@@ -1723,7 +1710,7 @@ def section_control(out: Path, size: object = False) -> str:
     ]
     for comp in schedules.values():
         lines += [f"{comp.case}:", ""]
-        lines += _md(sorted(comp.rows, key=lambda r: (r["n_steps"], r["blend"])), [
+        lines += markdown_table(sorted(comp.rows, key=lambda r: (r["n_steps"], r["blend"])), [
             ("N", "n_steps", "d"), ("schedule", "schedule", ""), ("freq TV vs π", "freq_tv", ".4f"),
             ("± se", "freq_tv_se", ".1g"), ("freq shift vs ref", "freq_shift_tv", ".4f"),
             ("± se", "freq_shift_tv_se", ".1g"), ("fitted-class KL", "moment_kl", ".4f"),

@@ -32,6 +32,7 @@ import numpy as np
 from gmmtheory import dynamics as dyn
 from gmmtheory.entropy.api import class_entropy
 from gmmtheory.landmarks import entropy_landmarks
+from gmmtheory.markdown import markdown_table
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition, hierarchical, k_classes, two_gaussians
 from gmmtheory.posterior import _group_log_priors
 from gmmtheory.processes import OU
@@ -209,6 +210,7 @@ def guided_profile(
     target = prior_in_group[labs].mean(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         kl = float(np.sum(np.where(fine > 0, fine * np.log(fine / target), 0.0)))
+    kl = max(kl, 0.0)  # KL ≥ 0; a few 1e-17 below 0 are rounding
     var = dyn.within_class_variance(tr, mixture)["signal_ratio"]
     com = dyn.commitment_times(tr)
     ct = com["t_ou"][np.isfinite(com["t_ou"])]
@@ -455,17 +457,6 @@ def _figures(study: GuidanceStudy, over: list[dict], spec: list[dict], out: Path
     return names
 
 
-def _md_table(rows: list[dict], cols: list[tuple[str, str, str]]) -> list[str]:
-    lines = ["| " + " | ".join(h for h, _, _ in cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        cells = []
-        for _, key, fmt in cols:
-            v = r[key]
-            cells.append(format(v, fmt) if isinstance(v, (float, int)) and not isinstance(v, bool) else str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
 FULL = {"d": 256, "n_samples": 2048, "n_steps": 64, "cases": ("two", "kclasses", "hier/classes", "hier/super"),
         "intervals": ("all", "edm2", "window", "before", "after"), "over_dims": (64, 256, 1024, 4096, 16384),
         "over_n": 256, "over_steps": 1000, "clone_dims": (256, 1024, 4096, 16384), "clone_n": 256,
@@ -513,7 +504,7 @@ def section_guidance(out: Path, quick: bool, cfg: dict | None = None) -> str:
         "",
         "Unguided theory (OU time):",
         "",
-        *_md_table(th_rows, [("case", "case", ""), ("method", "method", ""), ("half-entropy t", "half_t", ".4f"),
+        *markdown_table(th_rows, [("case", "case", ""), ("method", "method", ""), ("half-entropy t", "half_t", ".4f"),
                              ("rate peak t", "peak_t", ".4f"), ("FWHM", "fwhm_t", ".4f"), ("10–90 % window", "window_t", ".4f"),
                              ("window σ_lo", "sig_lo", ".3g"), ("window σ_hi", "sig_hi", ".3g")]),
         "",
@@ -523,12 +514,12 @@ def section_guidance(out: Path, quick: bool, cfg: dict | None = None) -> str:
         "",
         "Simulation against theory at w = 1 (max over the grid of |CE − H|, and in units of the combined stderr):",
         "",
-        *_md_table(study.select(w=1.0), [("case", "case", ""), ("max |CE − H|", "bias_max", ".4f"),
+        *markdown_table(study.select(w=1.0), [("case", "case", ""), ("max |CE − H|", "bias_max", ".4f"),
                                          ("max z", "bias_z", ".2f")]),
         "",
         "Window shift and diversity cost (full CFG, every σ):",
         "",
-        *_md_table(study.select(interval="all"), [
+        *markdown_table(study.select(interval="all"), [
             ("case", "case", ""), ("w", "w", "g"), ("half t", "half_t", ".3f"), ("Δ half", "shift_half", "+.3f"),
             ("Δ peak", "shift_peak", "+.3f"), ("10–90 % window ratio", "window_ratio", ".3f"),
             ("FWHM ratio", "fwhm_ratio", ".3f"), ("error rate", "error_rate", ".4f"),
@@ -537,7 +528,7 @@ def section_guidance(out: Path, quick: bool, cfg: dict | None = None) -> str:
         "",
         "The same with EDM's deterministic sampler (S_churn = 0, Heun on the probability-flow ODE):",
         "",
-        *_md_table(det.rows, [
+        *markdown_table(det.rows, [
             ("case", "case", ""), ("w", "w", "g"), ("Δ half", "shift_half", "+.3f"),
             ("10–90 % window ratio", "window_ratio", ".3f"), ("error rate", "error_rate", ".4f"),
             ("var ratio", "var_ratio", ".3f"), ("freq KL", "freq_kl", ".2e"), ("overshoot (sd)", "overshoot", ".3f")]),
@@ -546,7 +537,7 @@ def section_guidance(out: Path, quick: bool, cfg: dict | None = None) -> str:
         "",
         "Interval guidance (share of the semantic information produced inside the interval, guided vs unguided):",
         "",
-        *_md_table([r for r in study.rows if r["interval"] != "all"], [
+        *markdown_table([r for r in study.rows if r["interval"] != "all"], [
             ("case", "case", ""), ("interval", "interval", ""), ("σ_lo", "sigma_lo", ".3g"), ("σ_hi", "sigma_hi", ".3g"),
             ("w", "w", "g"), ("Δ half", "shift_half", "+.3f"), ("window ratio", "window_ratio", ".3f"),
             ("inside (guided)", "info_inside", ".3f"), ("inside (unguided)", "info_inside_theory", ".3f"),
@@ -560,7 +551,7 @@ def section_guidance(out: Path, quick: bool, cfg: dict | None = None) -> str:
         "",
         f"![overshoot]({figs[2]}.png)",
         "",
-        *_md_table(over, [("d", "d", "d"), ("sampler", "sampler", ""), ("overshoot (sd)", "overshoot", ".4f"),
+        *markdown_table(over, [("d", "d", "d"), ("sampler", "sampler", ""), ("overshoot (sd)", "overshoot", ".4f"),
                           ("± stderr", "overshoot_se", ".4f"), ("error rate", "error_rate", ".2e"),
                           ("var ratio", "var_ratio", ".3f")]),
         "",
@@ -574,7 +565,7 @@ def section_guidance(out: Path, quick: bool, cfg: dict | None = None) -> str:
         "",
         f"![clones]({figs[3]}.png)",
         "",
-        *_md_table(spec, [("d", "d", "d"), ("t", "t", ".3f"), ("t − t_S", "t_rel", "+.2f"),
+        *markdown_table(spec, [("d", "d", "d"), ("t", "t", ".3f"), ("t − t_S", "t_rel", "+.2f"),
                           ("exact φ", "phi_exact", ".4f"), ("clones", "clone", ".4f"), ("± se", "clone_se", ".4f"),
                           ("z", "clone_z", "+.2f"), ("φ_split", "phi_split", ".4f"), ("U-turns", "uturn", ".4f"),
                           ("± se", "uturn_se", ".4f"), ("z", "uturn_z", "+.2f")]),

@@ -107,3 +107,12 @@ def test_report_bridge_section_without_torch(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "gmmtheory.bridge.experiments", None)  # as if torch were not installed
     text = report.section_bridge(tmp_path, True)
     assert text.startswith("## Bridge") and "pip install 'gmmtheory[bridge]'" in text
+
+
+def test_markdown_table_formats_numbers_and_marks_not_applicable():
+    from gmmtheory.markdown import markdown_table
+
+    rows = [{"name": "a", "x": 0.123456, "n": 3, "ok": True, "se": float("nan")}]
+    lines = markdown_table(rows, [("name", "name", ""), ("x", "x", ".3f"), ("n", "n", "d"), ("ok", "ok", ""),
+                                  ("± se", "se", ".2g")])
+    assert lines == ["| name | x | n | ok | ± se |", "|---|---|---|---|---|", "| a | 0.123 | 3 | True | – |"]

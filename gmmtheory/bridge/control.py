@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from gmmtheory import control as ctl
+from gmmtheory.markdown import markdown_table
 from gmmtheory.bridge.sampling import edm_sigmas, make_generator, sample
 
 __all__ = ["DigitsControl", "digits_control", "frechet_distance", "guided_front", "model_schedule_comparison",
@@ -320,14 +321,14 @@ class DigitsControl:
             "",
         ]
         key = [r for r in self.front.rows if r["kind"] != "grid"] + [r for r in self.front.pareto() if r["kind"] == "grid"]
-        lines += ctl._md(key, [
+        lines += markdown_table(key, [
             ("config", "name", ""), ("σ_lo", "sigma_lo", ".3g"), ("σ_hi", "sigma_hi", ".3g"),
             ("accuracy", "accuracy", ".4f"), ("error", "error", ".4f"), ("± se", "error_se", ".1g"),
             ("var ratio", "var_ratio", ".3f"), ("± se", "var_ratio_se", ".1g"), ("div loss", "div_loss", ".3f"),
             ("freq KL", "freq_kl", ".2g"), ("Pareto", "on_front", ""), ("err gap", "err_gap", ".3g"),
             ("div gap", "div_gap", ".3g")])
         lines += ["", "Schedules (unconditional, Heun, same initial states):", ""]
-        lines += ctl._md(sorted(self.schedules.rows, key=lambda r: (r["n_steps"], r["blend"])), [
+        lines += markdown_table(sorted(self.schedules.rows, key=lambda r: (r["n_steps"], r["blend"])), [
             ("N", "n_steps", "d"), ("schedule", "schedule", ""), ("freq TV vs π", "freq_tv", ".4f"),
             ("± se", "freq_tv_se", ".1g"), ("freq shift vs ref", "freq_shift_tv", ".4f"),
             ("± se", "freq_shift_tv_se", ".1g"), ("var ratio", "var_ratio_total", ".3f"),
