@@ -1,10 +1,17 @@
 # Two commands do all the set-up on a fresh machine (Python ≥ 3.11 with venv):
 #   make report   create .venv, install gmmtheory, run the main job (writes out/report/report.md + figures)
 #   make test     create .venv, install gmmtheory with its test and bridge extras, run the test suite
-# TORCH pins the CPU build of torch that this machine keeps on disk (plain `torch` would pull a multi-GB CUDA
-# build); override it elsewhere, e.g. `make test TORCH=torch`.
-PYTHON ?= python3
-TORCH  ?= torch==2.13.0
+# torch (for the bridge extra) is installed first, on its own, from TORCH and TORCH_INDEX:
+#   TORCH        the requirement; the default pin is the CPU build this machine's package index serves.
+#   TORCH_INDEX  empty: TORCH comes from pip's configured index. On PyPI plain `torch` is, on Linux, the multi-GB
+#                CUDA build, so to get the CPU build elsewhere set TORCH_INDEX to PyTorch's CPU wheel index (its URL
+#                is in PyTorch's installation instructions); it is passed to pip as --index-url for torch alone.
+#   CPU build:   make test TORCH=torch TORCH_INDEX=<PyTorch's CPU wheel index URL>
+#   CUDA build:  make test TORCH=torch            (or TORCH_INDEX=<PyTorch's wheel index for your CUDA version>)
+# The install runs once per .venv (stamp file): `make clean` before switching builds.
+PYTHON      ?= python3
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?=
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -14,7 +21,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet '$(TORCH)'
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url '$(TORCH_INDEX)') '$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[test,bridge]'
 	touch $(STAMP)
 

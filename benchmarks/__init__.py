@@ -13,7 +13,6 @@ fresh child process, agreement checks and formatting. The naive baselines live i
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -22,7 +21,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+from gmmtheory.compilation import count_compilations
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,30 +209,6 @@ def strip_result(timing: dict[str, Any]) -> dict[str, Any]:
 
 def median(xs: list[float]) -> float:
     return float(statistics.median(xs))
-
-
-_EVENTS = {
-    "/jax/core/compile/jaxpr_trace_duration": "traces",
-    "/jax/core/compile/backend_compile_duration": "compiles",
-}
-
-
-@contextlib.contextmanager
-def count_compilations() -> Iterator[dict[str, int]]:
-    """Count jax traces and XLA backend compilations inside the ``with`` block (``jax.monitoring`` events)."""
-    import jax.monitoring
-
-    counts = {"traces": 0, "compiles": 0}
-
-    def listener(event: str, duration: float, **kwargs: Any) -> None:
-        if event in _EVENTS:
-            counts[_EVENTS[event]] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield counts
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 # -------------------------------------------------------------------------------------------------- memory

@@ -88,11 +88,17 @@ from gmmtheory.landmarks import (
     top_eigenvalue,
 )
 from gmmtheory.logtime import LogTimeTable, logtime_study
+from gmmtheory.mixture_io import load_mixture_file
 from gmmtheory.phase import PhaseDiagram, phase_diagram, plot_phase
 from gmmtheory.rate import binary_mmse, entropy_rate
 from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, edm_sigma_grid, get_process
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
+
+try:  # the installed distribution's version; the fallback serves a source checkout that was never installed
+    __version__ = _version("gmmtheory")
+except _PackageNotFoundError:  # pragma: no cover - depends on how gmmtheory was put on the path
+    __version__ = "0.1.0"
 
 __all__ = [
     "AgreementResult",
@@ -129,6 +135,7 @@ __all__ = [
     "EDM",
     "Landmarks",
     "LogTimeTable",
+    "load_mixture_file",
     "PhaseDiagram",
     "phase_diagram",
     "plot_phase",

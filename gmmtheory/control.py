@@ -84,7 +84,6 @@ asserts or depends on speed.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -92,6 +91,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from scipy.optimize import isotonic_regression
 
 from gmmtheory import dynamics as dyn
 from gmmtheory.entropy.api import class_entropy
@@ -205,22 +205,6 @@ def _check_curve(sigma: object, H: object, stderr: object) -> tuple[np.ndarray, 
 
 
 # ============================================================================================ monotone fit
-def _pava(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Pool-adjacent-violators (non-decreasing), for scipy < 1.12 which lacks ``scipy.optimize.isotonic_regression``."""
-    vals, wts, cnt = [], [], []
-    for yi, wi in zip(y, w):
-        vals.append(yi)
-        wts.append(wi)
-        cnt.append(1)
-        while len(vals) > 1 and vals[-2] > vals[-1]:
-            wsum = wts[-2] + wts[-1]
-            v = (wts[-2] * vals[-2] + wts[-1] * vals[-1]) / wsum
-            c = cnt[-2] + cnt[-1]
-            del vals[-1], wts[-1], cnt[-1]
-            vals[-1], wts[-1], cnt[-1] = v, wsum, c
-    return np.repeat(vals, cnt)
-
-
 def _weights(stderr: np.ndarray | None, n: int) -> np.ndarray:
     if stderr is None or not np.any(stderr > 0):
         return np.ones(n)
@@ -229,10 +213,8 @@ def _weights(stderr: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def _isotonic(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    try:
-        from scipy.optimize import isotonic_regression
-    except ImportError:  # pragma: no cover - scipy < 1.12
-        return _pava(y, w)
+    """argmin over non-decreasing f of Σ_i w_i (f_i − y_i)² (``scipy.optimize.isotonic_regression``, pool-adjacent
+    violators)."""
     return np.asarray(isotonic_regression(y, weights=w, increasing=True).x, dtype=np.float64)
 
 
@@ -1729,13 +1711,49 @@ def section_control(out: Path, size: object = False) -> str:
 
 
 # =================================================================================================== CLI
-def _cli_mixture(args) -> tuple[GaussianMixture, dict[str, Partition] | None]:
-    from gmmtheory.cli import build_mixture
+CLI_OPTIONS = {  # the options each action uses; any other one given is refused (it would not act)
+    "window": {"fraction", "n_samples", "seed", "process"},
+    "interval": {"level", "fraction", "n_samples", "seed", "process"},
+    "front": {"level", "fraction", "w", "n_steps", "churn", "n_samples_sim", "n_samples", "seed"},
+    "schedule": {"level", "steps", "blends", "churn", "n_samples_sim", "seed"},
+}
+CLI_DEFAULTS: dict[str, Any] = {"level": "classes", "fraction": 0.8, "w": "2,4", "steps": "4,8,16,32",
+                                "blends": "0,0.5,1", "n_steps": 64, "churn": 0.0, "n_samples_sim": 2048,
+                                "n_samples": None, "seed": 0, "process": "ou"}
 
-    if args.mixture is None and args.preset == "hierarchical":
-        h = hierarchical(2, 2, args.d, args.mu, args.mu / 4, args.sigma)  # as cli.build_mixture
-        return h.mixture, {"coarse": h.coarse}
-    return build_mixture(args), None
+
+def _cli_options(args: argparse.Namespace) -> None:
+    """Refuse the options that do not act for ``args.action`` (``CLI_OPTIONS``), then fill in ``CLI_DEFAULTS``."""
+    used = CLI_OPTIONS[args.action]
+    given = [k for k in CLI_DEFAULTS if getattr(args, k) is not None and k not in used]
+    if given:
+        opts = ", ".join("--" + k.replace("_", "-") for k in given)
+        where = {k: [a for a, s in CLI_OPTIONS.items() if k in s] for k in given}
+        detail = "; ".join(f"--{k.replace('_', '-')} applies to {', '.join(v) if v else 'no action'}"
+                           for k, v in where.items())
+        raise ValueError(f"{opts} would not act with 'control {args.action}' ({detail}); drop {opts}")
+    for k, v in CLI_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+
+
+def _cli_mixture(args) -> tuple[GaussianMixture, dict[str, Partition] | None]:
+    from gmmtheory.cli import mixture_and_partitions
+
+    return mixture_and_partitions(args)
+
+
+def _cli_level(spec: str, mixture: GaussianMixture, parts: dict | None) -> str | int:
+    if spec == "classes" or (parts and spec in parts):
+        return spec
+    try:
+        level = int(spec)
+    except ValueError:
+        names = "'classes'" + "".join(f", {n!r}" for n in (parts or {}))
+        raise ValueError(f"--level must be {names} or a class index 0..{mixture.K - 1}; got {spec!r}") from None
+    if not 0 <= level < mixture.K:
+        raise ValueError(f"--level must be a class index 0..{mixture.K - 1} (or a level name); got {level}")
+    return level
 
 
 def _parse_floats(spec: str, name: str) -> tuple[float, ...]:
@@ -1745,36 +1763,106 @@ def _parse_floats(spec: str, name: str) -> tuple[float, ...]:
         raise ValueError(f"{name} must be a comma list of numbers; got {spec!r}") from None
 
 
+def _window_rows(tw: TheoryWindows, names: Sequence[str]) -> list[dict]:
+    rows = []
+    for r in tw.rows():
+        if r["level"] in names:
+            w = tw.windows[r["level"]]
+            rows.append({**r, "log_sigma_lo_se": w.log_lo_se, "log_sigma_hi_se": w.log_hi_se, "n_boot": w.n_boot})
+    return rows
+
+
+def _window_figure(tw: TheoryWindows, mixture: GaussianMixture, names: Sequence[str], out: Path, stem: str) -> None:
+    """H[Z_P | X_σ]/H[Z_P] against σ (log axis) per level with its ±2 stderr band, the semantic window shaded in the
+    level's colour, t_S and the half-entropy σ of the first level marked."""
+    from gmmtheory import plotting
+    from gmmtheory.cli import half_entropy_time
+    from gmmtheory.landmarks import speciation_time
+
+    with plotting.style():
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.5, 4.4))
+        for name in names:
+            h, se = tw.curves[name]
+            hp = tw.h_prior[name]
+            line = ax.plot(tw.sigma, h / hp, "-", lw=1.5, label=f"{name}")[0]
+            c = line.get_color()
+            ax.fill_between(tw.sigma, (h - 2 * se) / hp, (h + 2 * se) / hp, color=c, alpha=0.25, lw=0)
+            w = tw.windows[name]
+            ax.axvspan(w.sigma_lo, w.sigma_hi, color=c, alpha=0.12,
+                       label=f"{name}: window [{w.sigma_lo:.3g}, {w.sigma_hi:.3g}] ({w.fraction:g} of the information)")
+        marks = {"t_S (spectral speciation)": float(speciation_time(mixture, EDM())),
+                 "half-entropy σ": half_entropy_time(tw.sigma, tw.curves[names[0]][0], tw.h_prior[names[0]])}
+        for (label, x), style in zip(marks.items(), ("--", "-.")):
+            if math.isfinite(x) and tw.sigma[0] <= x <= tw.sigma[-1]:
+                ax.axvline(x, color="k", ls=style, lw=1, label=f"{label} = {x:.4g}")
+            else:
+                ax.plot([], [], " ", label=f"{label}: outside the grid")
+        ax.set_xscale("log")
+        ax.set_xlabel("σ  (σ = σ_t/a_t, the EDM noise level)")
+        ax.set_ylabel("H[Z_P | X_σ] / H[Z_P]")
+        ax.legend(fontsize=6)
+        plotting.save(fig, out, stem)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``gmmtheory control ACTION``: window, interval, front or schedule."""
-    from gmmtheory.cli import emit_table
+    from gmmtheory.cli import SIGMA_DEFINITION, emit, prepare_out, time_description
+    from gmmtheory.processes import get_process
 
+    _cli_options(args)
+    process = get_process(args.process) if args.action in ("window", "interval") else None
     mix, parts = _cli_mixture(args)
-    level = args.level
-    if level not in ("classes",) and not (parts and level in parts):
-        try:
-            level = int(level)
-        except ValueError:
-            raise ValueError(f"--level must be 'classes', 'coarse' (hierarchical) or a class index; got {level!r}") \
-                from None
+    level = _cli_level(args.level, mix, parts)
+    if args.action == "schedule" and isinstance(level, int):
+        raise ValueError("--level for 'control schedule' must be 'classes' or a partition name (the schedule follows "
+                         f"the entropy of a level's groups); got the class index {level}")
     part = parts[level] if parts and isinstance(level, str) and level in parts else None
+    out_dir = prepare_out(args.out)
+    meta: dict[str, Any] = {"mixture": repr(mix), "K": mix.K, "d": mix.d, "action": args.action,
+                            "time_variable": "σ", "time_units": SIGMA_DEFINITION, "sigma": SIGMA_DEFINITION,
+                            "H_Z": _h_prior(mix, None) + 0.0, "H_units": "nats", "key": args.seed}
     rows: list[dict]
-    if args.action == "window":
-        tw = theory_window(mix, partition=parts, fraction=args.fraction, n_samples=args.n_samples, key=args.seed)
-        rows = tw.rows()
-    elif args.action == "interval":
-        lo, hi = recommend_guidance_interval(mix, partition=parts, level=level, fraction=args.fraction,
-                                             n_samples=args.n_samples, key=args.seed)
-        rows = [{"level": str(level), "fraction": args.fraction, "sigma_lo": lo, "sigma_hi": hi}]
+    columns: dict[str, str] | None = None
+    if args.action in ("window", "interval"):
+        if args.action == "window":
+            tw = theory_window(mix, process, partition=parts, fraction=args.fraction, n_samples=args.n_samples,
+                               key=args.seed)
+            names = list(tw.windows)
+        else:
+            per_class = isinstance(level, int) and mix.K > 2
+            name = (f"class {level}" if per_class else "classes") if isinstance(level, int) else level
+            tw = theory_window(mix, process, partition=parts, fraction=args.fraction, per_class=per_class,
+                               n_samples=args.n_samples, key=args.seed)
+            names = [name]
+        rows = _window_rows(tw, names)
+        if args.action == "interval":
+            rows = [{"level": str(level), **{k: v for k, v in r.items() if k != "level"}} for r in rows]
+        mc = any(m not in ("quadrature", "exact") for m in tw.methods.values())
+        meta.update(process=repr(process), method=sorted(set(tw.methods.values())),
+                    draws=(CURVE_SAMPLES if args.n_samples is None else args.n_samples) if mc else None,
+                    native_time=f"t_lo, t_hi: {time_description(process)} (t = t(λ), λ = −2 log σ)")
+        if not mc:
+            meta["key"] = None
+        columns = {"sigma_lo": f"lower end of the window, {SIGMA_DEFINITION}", "sigma_hi": "upper end (σ)",
+                   "log_width": "log(σ_hi/σ_lo)", "log_width_se": "bootstrap standard error of log_width (nan: exact)",
+                   "log_sigma_lo_se": "bootstrap standard error of log σ_lo", "log_sigma_hi_se": "of log σ_hi",
+                   "t_lo": f"σ_lo in --process's time: {time_description(process)}", "t_hi": "σ_hi in that time",
+                   "produced": "nats produced over the grid", "held": "share the raw curve holds in the window",
+                   "H_prior": "H[Z_P] (nats)"}
+        if out_dir is not None:
+            _window_figure(tw, mix, names, out_dir, f"control_{args.action}")
     elif args.action == "front":
-        win = None
-        if isinstance(level, int):
-            win = recommend_window(mix, level=level, fraction=args.fraction, key=args.seed)
+        win = recommend_window(mix, partition=parts, level=level, fraction=args.fraction, n_samples=args.n_samples,
+                               key=args.seed)
         fr = fidelity_diversity_front(mix, w=_parse_floats(args.w, "--w"), partition=part, window=win,
                                       fraction=args.fraction, n_samples=args.n_samples_sim, n_steps=args.n_steps,
-                                      S_churn=args.churn, key=args.seed, case=args.preset)
+                                      S_churn=args.churn, key=args.seed, case=args.preset or "mixture")
         rows = [{k: v for k, v in r.items() if k != "dominated_by"} for r in fr.rows]
-        if args.out is not None:
+        meta.update(process="EDM sampler in σ", method="exact-score EDM sampler", draws=args.n_samples_sim,
+                    n_steps=args.n_steps, S_churn=args.churn)
+        if out_dir is not None:
             from gmmtheory import plotting
 
             with plotting.style():
@@ -1783,18 +1871,18 @@ def run(args: argparse.Namespace) -> int:
                 fig, ax = plt.subplots(figsize=(6.5, 4.6))
                 plot_front(fr, ax)
                 ax.legend(fontsize=7)
-                plotting.save(fig, args.out, "front")
+                plotting.save(fig, out_dir, "front")
     else:
         steps = tuple(int(v) for v in _parse_floats(args.steps, "--steps"))
-        comp = schedule_comparison(mix, steps, blends=_parse_floats(args.blends, "--blends"),
-                                   n_samples=args.n_samples_sim, S_churn=args.churn, key=args.seed, case=args.preset)
+        comp = schedule_comparison(mix, steps, blends=_parse_floats(args.blends, "--blends"), partition=part,
+                                   n_samples=args.n_samples_sim, S_churn=args.churn, key=args.seed,
+                                   case=args.preset or "mixture")
         rows = comp.rows
-        if args.out is not None:
-            plot_schedules([comp], args.out, "schedules")
-    emit_table(rows, args.format)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"control_{args.action}.json").write_text(json.dumps(rows, indent=2, default=float))
+        meta.update(process="EDM sampler in σ", method="exact-score EDM sampler", draws=args.n_samples_sim,
+                    S_churn=args.churn)
+        if out_dir is not None:
+            plot_schedules([comp], out_dir, "schedules")
+    emit(f"control {args.action}", meta, rows, columns, args.format, out_dir, f"control_{args.action}")
     return 0
 
 
@@ -1803,10 +1891,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from gmmtheory.cli import add_format_args, add_mixture_args
 
     p = subparsers.add_parser(
-        "control", help="semantic windows, recommended guidance intervals, fidelity–diversity fronts, entropy schedules",
-        description="Time-localized control from the entropy signature (exact Gaussian-mixture ground truth).",
+        "control",
+        help="semantic windows, recommended guidance intervals, fidelity–diversity fronts, entropy schedules",
+        description="Time-localized control from the entropy signature (exact Gaussian-mixture ground truth). "
+                    "σ is the EDM noise level σ_t/a_t; t_lo/t_hi are the window's ends in --process's time. An "
+                    "option that does not act for the action given is refused.",
         epilog=("examples:\n  gmmtheory control window --preset hierarchical --d 64 --mu 0.3\n"
-                "  gmmtheory control interval --preset kclasses --K 4 --d 64 --mu 0.2 --level 2\n"
+                "  gmmtheory control interval --preset kclasses --K 4 --d 64 --mu 0.2 --level 2 --process vp\n"
                 "  gmmtheory control front --preset two --d 64 --mu 0.2 --w 2,4 --out out/control\n"
                 "  gmmtheory control schedule --preset kclasses --d 64 --mu 0.5 --steps 4,8,16 --json"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1815,17 +1906,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="window: semantic windows per level; interval: the recommended guidance interval; front: "
                         "fidelity–diversity front; schedule: entropy schedule vs EDM ρ = 7")
     add_mixture_args(p)
-    p.add_argument("--level", default="classes", help="guided level: classes, coarse (hierarchical) or a class index")
-    p.add_argument("--fraction", type=float, default=0.8, help="share of the information the window holds (0.8)")
-    p.add_argument("--w", default="2,4", help="front: comma list of guidance scales (default 2,4)")
-    p.add_argument("--steps", default="4,8,16,32", help="schedule: comma list of step counts (default 4,8,16,32)")
-    p.add_argument("--blends", default="0,0.5,1", help="schedule: comma list of blends β (default 0,0.5,1)")
-    p.add_argument("--n-steps", type=int, default=64, help="front: sampler steps (default 64)")
-    p.add_argument("--churn", type=float, default=0.0, help="EDM S_churn (default 0: Heun)")
-    p.add_argument("--n-samples-sim", type=int, default=2048, help="samples per sampler run (default 2048)")
-    p.add_argument("--n-samples", type=int, default=None, help="Monte Carlo draws of non-exact entropy curves")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    p.add_argument("--out", type=Path, help="write control_ACTION.json (and figures) into this directory")
+    p.set_defaults(process=None)
+    p.add_argument("--level", default=None,
+                   help="interval/front/schedule: guided level: classes, coarse (hierarchical) or a class index "
+                        "(interval/front) (default classes)")
+    p.add_argument("--fraction", type=float, default=None,
+                   help="window/interval/front: share of the information the window holds (default 0.8)")
+    p.add_argument("--w", default=None, help="front: comma list of guidance scales (default 2,4)")
+    p.add_argument("--steps", default=None, help="schedule: comma list of step counts (default 4,8,16,32)")
+    p.add_argument("--blends", default=None, help="schedule: comma list of blends β (default 0,0.5,1)")
+    p.add_argument("--n-steps", type=int, default=None, help="front: sampler steps (default 64)")
+    p.add_argument("--churn", type=float, default=None, help="front/schedule: EDM S_churn (default 0: Heun)")
+    p.add_argument("--n-samples-sim", type=int, default=None,
+                   help="front/schedule: samples per sampler run (default 2048)")
+    p.add_argument("--n-samples", type=int, default=None,
+                   help="window/interval/front: Monte Carlo draws of non-exact entropy curves (default 2^14)")
+    p.add_argument("--seed", type=int, default=None, help="PRNG seed (default 0)")
+    p.add_argument("--out", type=Path, help="write control_ACTION.json/.csv and the figure into this directory")
     add_format_args(p)
     p.set_defaults(func=run)
     return p

@@ -195,7 +195,8 @@ def make_grid(
     """The grid a sampler runs on (validated). "edm": EDM σ grid + σ_N = 0; "sde"/"ode": uniform native time.
 
     ``sigmas`` ("edm" only): a custom decreasing grid σ_0 > … > σ_{N−1} > 0 of N = ``n_steps`` values (VE σ of
-    unit-scale data) used instead of EDM's ρ-grid (σ_min, σ_max, ρ are then ignored); σ_N = 0 is appended."""
+    unit-scale data) used instead of EDM's ρ-grid (σ_min, σ_max, ρ are then ignored); σ_N = 0 is appended (a grid
+    given with its trailing 0 means the same, see ``check_sigmas``)."""
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
     n = _check_int(n_steps, "n_steps", 2)
@@ -228,20 +229,28 @@ def make_grid(
 
 
 def check_sigmas(sigmas: object, n_steps: int | None) -> np.ndarray:
-    """A custom sampler grid: 1-D, ``n_steps`` (None: any number ≥ 2 of) finite values, strictly decreasing and > 0
-    (σ_N = 0 is appended)."""
+    """A custom sampler grid σ_0 > … > σ_{N−1} > 0: 1-D, ``n_steps`` = N (None: any N ≥ 2) finite values, strictly
+    decreasing and > 0; returns these N values (the sampler appends σ_N = 0).
+
+    A grid that already ends in 0 (σ_0 > … > σ_{N−1} > σ_N = 0, as diffusers, k-diffusion and
+    ``gmmtheory.bridge.sampling.edm_sigmas`` write it) is accepted and means the same: its trailing 0 is the final
+    step to the denoised output (for "edm", the Euler step x_N = x̂ + (0 − σ̂) (x̂ − D(x̂; σ̂))/σ̂ = D(x̂; σ̂)), so it
+    is dropped here and N counts the nonzero values."""
     try:
         sig = np.asarray(sigmas, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"sigmas must be a 1-D array of noise levels; got {sigmas!r}") from None
+    if sig.ndim == 1 and sig.size >= 2 and sig[-1] == 0.0:
+        sig = sig[:-1]  # the trailing σ_N = 0 the sampler appends anyway
     if n_steps is None and (sig.ndim != 1 or sig.size < 2):
-        raise ValueError(f"sigmas must be a 1-D array of at least 2 values (σ_N = 0 is appended); got shape "
-                         f"{sig.shape}")
+        raise ValueError(f"sigmas must be a 1-D array of at least 2 values > 0 (σ_N = 0 is appended; a trailing 0 "
+                         f"may be given); got shape {sig.shape}")
     if n_steps is not None and (sig.ndim != 1 or sig.size != n_steps):
-        raise ValueError(f"sigmas must be a 1-D array of n_steps = {n_steps} values (σ_N = 0 is appended); "
-                         f"got shape {sig.shape}")
+        raise ValueError(f"sigmas must be a 1-D array of n_steps = {n_steps} values > 0 (σ_N = 0 is appended; "
+                         f"a trailing 0 may be given); got shape {sig.shape}")
     if not np.all(np.isfinite(sig)) or np.any(sig <= 0) or np.any(np.diff(sig) >= 0):
-        raise ValueError(f"sigmas must be finite, > 0 and strictly decreasing; got {sig!r}")
+        raise ValueError(f"sigmas must be finite, strictly decreasing and > 0 (only a trailing 0 is allowed); got "
+                         f"{sig!r}")
     return sig
 
 
@@ -601,7 +610,9 @@ def simulate(
         init: "auto", "marginal", "conditional" or "noise". record: keep posteriors along the way.
         keep_x: return the final states (n, d). chunk: samples per chunk (default: bounded memory).
         sigmas: "edm" only: a custom decreasing σ grid of ``n_steps`` values (e.g. ``control.entropy_schedule``)
-            instead of EDM's ρ-grid; σ_N = 0 is appended.
+            instead of EDM's ρ-grid; σ_N = 0 is appended. A grid ending in 0 (diffusers, k-diffusion,
+            ``bridge.sampling.edm_sigmas``) is accepted: the 0 is the last step, to the denoised output, and
+            ``n_steps`` counts the nonzero values.
     """
     st = _setup(mixture, sampler=sampler, n_samples=n_samples, n_steps=n_steps, process=process, guidance=guidance,
                 w=w, interval=interval, partition=partition, T=T, t_end=t_end, sigma_min=sigma_min,

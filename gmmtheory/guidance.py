@@ -583,33 +583,99 @@ def section_guidance(out: Path, quick: bool, cfg: dict | None = None) -> str:
 # =========================================================================================================== CLI
 def _parse_ws(spec: str) -> tuple[float, ...]:
     try:
-        ws = tuple(float(v) for v in spec.split(","))
+        ws = tuple(float(v) for v in spec.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"--w must be a comma list of scales; got {spec!r}") from None
+    if not ws:
+        raise argparse.ArgumentTypeError(f"--w must hold at least one scale; got {spec!r}")
     return ws
 
 
+_CLI_SE = {"half_t": "half_t_err", "error_rate": "error_rate_stderr", "overshoot": "overshoot_stderr"}
+
+
+def _cli_rows(study: GuidanceStudy) -> list[dict]:
+    """The study's rows with the Monte Carlo standard errors of their profiles (half_t_err, error_rate_stderr,
+    overshoot_stderr) beside the values, and the draws of each run."""
+    rows = []
+    for r in study.rows:
+        prof = study.profiles.get((r["case"], r["interval"], r["w"]))
+        se = {} if prof is None else {"half_t_err": prof.landmarks.get("half_t_err", float("nan")),
+                                      "error_rate_stderr": prof.error_rate_stderr,
+                                      "overshoot_stderr": prof.overshoot_stderr}
+        out = {}
+        for k, v in r.items():
+            out[k] = v
+            if _CLI_SE.get(k) in se:
+                out[_CLI_SE[k]] = se[_CLI_SE[k]]
+        out["n_samples"] = None if prof is None else prof.n_samples
+        rows.append(out)
+    return rows
+
+
+def _cli_figure(study: GuidanceStudy, cases: dict, out: Path, stem: str = "guidance_profiles") -> None:
+    """Per case: the unguided theory H (±2 stderr) and every guided profile CE (±2 stderr, same colour) against OU
+    time, with t_S and the theory's half-entropy time marked."""
+    from gmmtheory import plotting
+    from gmmtheory.landmarks import speciation_time
+
+    with plotting.style():
+        import matplotlib.pyplot as plt
+
+        names = list(study.theory)
+        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 4.2), squeeze=False)
+        for ax, case in zip(axes[0], names):
+            th = study.theory[case]
+            profs = [(k, p) for k, p in study.profiles.items() if k[0] == case]
+            if not profs:
+                continue
+            t = profs[0][1].t_ou
+            h, se = np.asarray(th["H"]), np.asarray(th["H_stderr"])
+            ax.plot(t, h, "k--", lw=2, label="theory H (w = 1)")
+            ax.fill_between(t, h - 2 * se, h + 2 * se, color="k", alpha=0.2, lw=0)
+            for (_, iv, w), p in profs:
+                line = ax.plot(p.t_ou, p.value, lw=1.2, label=f"w = {w:g}, {iv}")[0]
+                ax.fill_between(p.t_ou, p.value - 2 * p.stderr, p.value + 2 * p.stderr, color=line.get_color(),
+                                alpha=0.2, lw=0)
+            for label, x, style in (("t_S", float(speciation_time(cases[case][0], OU())), ":"),
+                                    ("half-entropy t (theory)", float(th["half_t"]), "-.")):
+                if math.isfinite(x):
+                    ax.axvline(x, color="0.3", ls=style, lw=1, label=f"{label} = {x:.3g}")
+            ax.set_title(case)
+            ax.set_xlabel("OU time t = ½ log(1 + σ²)  (σ = σ_t/a_t)")
+            ax.set_ylabel("CE = E −log p_t(z|x)  (nats), ± 2 stderr")
+            ax.legend(fontsize=6)
+        plotting.save(fig, out, stem)
+
+
 def cmd_guidance(args: argparse.Namespace) -> int:
-    import json
+    from gmmtheory.cli import SIGMA_DEFINITION, emit, prepare_out
 
-    from gmmtheory.cli import emit_table
-
+    if args.d < 1:
+        raise ValueError(f"--d must be an integer ≥ 1; got {args.d}")
     cases = default_mixtures(args.d)
     if args.preset != "all":
         keys = {"two": ["two"], "kclasses": ["kclasses"], "hierarchical": ["hier/classes", "hier/super"]}[args.preset]
         cases = {k: cases[k] for k in keys}
     intervals = tuple(v.strip() for v in args.intervals.split(",") if v.strip())
     bad = [v for v in intervals if v not in ("all", "edm2", "window", "before", "after")]
-    if bad:
-        raise ValueError(f"intervals must be among all, edm2, window, before, after; got {bad}")
+    if bad or not intervals:
+        raise ValueError("--intervals must be a comma list among all, edm2, window, before, after; "
+                         f"got {args.intervals!r}")
+    out_dir = prepare_out(args.out)
     study = guidance_study(cases, ws=args.w, intervals=intervals, sampler=args.sampler, n_steps=args.n_steps,
                            n_samples=args.n_samples, key=args.seed)
-    emit_table(study.rows, args.format)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with open(args.out / "guidance.csv", "w", newline="") as fh:
-            emit_table(study.rows, "csv", fh)
-        (args.out / "guidance.json").write_text(json.dumps(study.rows, indent=2, default=float))
+    meta = {"cases": {k: repr(m) for k, (m, _) in cases.items()}, "process": "OU (theory) / sampler " + args.sampler,
+            "method": "exact-score sampler; theory by gt.class_entropy", "draws": args.n_samples,
+            "n_steps": args.n_steps, "key": args.seed, "time_variable": "t (OU time at equal SNR)",
+            "time_units": "OU time t = ½ log(1 + σ²) (dimensionless)", "sigma": SIGMA_DEFINITION,
+            "H_Z": {k: float(m.entropy_of_labels()) + 0.0 for k, (m, _) in cases.items()}, "H_units": "nats"}
+    columns = {"sigma_lo": f"guidance interval, lower end, {SIGMA_DEFINITION}", "sigma_hi": "upper end (σ; null: ∞)",
+               "half_t_err": "Monte Carlo standard error of half_t", "error_rate_stderr": "of error_rate",
+               "overshoot_stderr": "of overshoot (nan: group-level runs)"}
+    emit("guidance", meta, _cli_rows(study), columns, args.format, out_dir, "guidance")
+    if out_dir is not None:
+        _cli_figure(study, cases, out_dir)
     return 0
 
 
@@ -631,7 +697,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--n-steps", type=int, default=64, help="sampler steps (default 64)")
     p.add_argument("--n-samples", type=int, default=2048, help="trajectories per run (default 2048)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    p.add_argument("--out", type=Path, help="also write guidance.csv and guidance.json into this directory")
+    p.add_argument("--out", type=Path,
+                   help="also write guidance.json, guidance.csv and the figure guidance_profiles.png/.pdf here")
     add_format_args(p)
     p.set_defaults(func=cmd_guidance)
     return p

@@ -36,12 +36,14 @@ Point landmarks
 
 Entropy landmarks (``entropy_landmarks``/``all_landmarks``, per partition P of the labels, from H[Z_P | X_t])
 ----------------------------------------------------------------------------------------------------------
-In each time variable τ ∈ {t (native), log σ (log of the process's own σ(t)), λ}:
+In each time variable τ ∈ {t (native), log σ, λ}, where σ = σ(t)/a(t) = e^{−λ/2} is the EDM noise level (the same
+in every process at equal SNR, so every ``*_log_sigma`` field is −½ the matching ``*_log_snr`` one, widths ½ of it):
 
 - ``half_τ``: H = ½ H[Z_P] (binary: s = 1.044); ``h10_τ``/``h90_τ``: H = 10 % / 90 % of H[Z_P], and the
   10–90 % entropy window ``window_τ`` = |h90_τ − h10_τ|. These are the same SNR in every variable.
 - ``peak_τ``: argmax of the rate |dH/dτ| (dH/dt and dH/d log σ are ≥ 0, dH/dλ ≤ 0); it *depends on τ* (binary,
-  large d: OU t ↔ s* = 1.5083, EDM σ ↔ s ≈ 2.41, λ ↔ s = argmax s·mmse_b(s)). ``peak_rate_τ`` is |dH/dτ| there.
+  large d: OU t ↔ s* = 1.5083, EDM native σ ↔ s ≈ 2.41, λ and log σ ↔ s = argmax s·mmse_b(s), since
+  dH/d log σ = −2 dH/dλ). ``peak_rate_τ`` is |dH/dτ| there.
 - ``fwhm_τ``: full width at half maximum of |dH/dτ| in τ, between ``fwhm_τ_lo`` and ``fwhm_τ_hi``.
 
 Curves. Two classes with a shared covariance are exact: H(λ) from the binary channel (Gauss–Hermite /
@@ -83,7 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import interpolate, optimize, stats
 
-from gmmtheory.entropy.api import class_entropy, precision_scope
+from gmmtheory.entropy.api import class_entropy, in_float64, precision_scope
 from gmmtheory.entropy.common import EntropyResult, check_key
 from gmmtheory.entropy.quadrature import binary_expectation, gauss_hermite
 from gmmtheory.entropy.reduced import applies as reduced_applies
@@ -155,8 +157,8 @@ def _tau_functions(process: Process):
     def t_of(lam):
         return process.t_from_log_snr(lam)
 
-    def logsig_of(lam):
-        return jnp.log(process.sigma(process.t_from_log_snr(lam)))
+    def logsig_of(lam):  # log σ with σ = σ(t)/a(t) = e^{−λ/2}, the EDM noise level (process independent)
+        return -0.5 * lam
 
     def lam_of(lam):
         return lam
@@ -547,6 +549,8 @@ _PER_VAR = ("half", "half_{}_err", "h10", "h90", "window", "window_{}_err", "pea
 class CurveLandmarks:
     """Entropy landmarks of H[Z_P | X_t] for one partition, in native time t, log σ and λ (see the module docstring).
 
+    σ is the EDM noise level σ(t)/a(t) = e^{−λ/2}: ``*_log_sigma`` = −½ ``*_log_snr`` for locations, ½ for widths.
+
     ``*_err`` are Monte Carlo uncertainties (0 for exact curves); nan marks a landmark outside the curve's range.
     """
 
@@ -906,13 +910,15 @@ def _index_entropy_kernel(G_i, E, sq, a, s):
     return -jnp.sum(jnp.exp(logp) * logp, axis=-1)  # (T, n)
 
 
+@in_float64
 def index_entropy(points: object, process: Process, t: object, *, n_samples: int = 2048, key: object = None
                   ) -> EntropyResult:
     """H[index | X_t] of the empirical mixture of P points (``gt.empirical(points)``), by Monte Carlo.
 
     Draw an index i uniformly and ε ~ N(0, I) once (common random numbers over t); x_t = a x_i + σ ε. The logits
     −|x_t − a x_j|²/(2σ²) reduce, up to terms common to all j, to (a² x_i·x_j + aσ ε·x_j − ½a²|x_j|²)/σ², so the
-    cost is one (n × d)(d × P) product plus O(n P) per time. Stderr from the i.i.d. draws.
+    cost is one (n × d)(d × P) product plus O(n P) per time. Stderr from the i.i.d. draws. Runs in float64 (draws
+    included) whatever jax's x64 flag, so the answer does not depend on it.
     """
     pts = _points_of(points)
     _check_process(process)
@@ -944,6 +950,7 @@ def index_entropy(points: object, process: Process, t: object, *, n_samples: int
                          int(n_samples))
 
 
+@in_float64
 def collapse_time(points: object, process: Process = _OU, *, threshold: float = 1.0, t_grid: object = None,
                   n_samples: int = 2048, key: object = None) -> tuple[float, float]:
     """Empirical collapse time: where H[index | X_t] of the training set falls to ``threshold`` nats.
@@ -951,6 +958,7 @@ def collapse_time(points: object, process: Process = _OU, *, threshold: float = 
     Returns (t_C, uncertainty) in the time of ``process``. The grid defaults to 121 OU times spaced in λ around the
     Gaussian prediction ``collapse_time_theory`` for the points' own covariance spectrum; the crossing is
     interpolated linearly in λ and its uncertainty is the H ± 2·stderr bracket (first order) plus nothing else.
+    Runs in float64 whatever jax's x64 flag.
     """
     pts = _points_of(points)
     _check_process(process)

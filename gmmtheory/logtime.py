@@ -136,7 +136,7 @@ def logtime_study(
                 rows += _rows_for(model, mix, {}, {"classes": "classes"}, 0.5 * math.log(d * mu**2 / s_peak))
         elif model == "covariance_only":
             for d in progress(dims_exact, f"logtime {model}"):
-                mix = GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]))
+                mix = GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]), cov_kind="class_iso")
                 rows += _rows_for(model, mix, {}, {"classes": "classes"}, covariance_speciation_time(d, a))
         elif model == "k_classes":
             for d in progress(dims_mc, f"logtime {model}"):

@@ -17,8 +17,28 @@ Covariance forms accepted by ``GaussianMixture(means, cov=...)`` (d: dimension, 
 ``(K, d, d)``      ``class_full``    Σ_k general symmetric positive semi-definite
 =================  ================  =============================================
 
-When K == d the shapes ``(K,)``/``(d,)`` and ``(K, d)``/``(d, d)`` coincide; they are read as ``class_iso`` and
-``class_diag`` respectively unless ``cov_kind`` says otherwise.
+When K == d ≥ 2 two shapes are ambiguous and are refused unless ``cov_kind=`` names the form: ``(K, d)`` equals
+``(d, d)`` (per-class diagonal variances, ``class_diag``, or one shared full matrix, ``shared_full``), and ``(K,)``
+equals ``(d,)`` (per-class isotropic variances, ``class_iso``, or per-coordinate variances shared by every class,
+which is no form of its own: pass ``np.tile(v, (K, 1))`` with ``cov_kind="class_diag"``). With K = d = 1 every
+reading is the same mixture and no ``cov_kind`` is needed.
+
+Numerical conventions (all documented constants below):
+
+- Tolerances follow the dtype of the input array: with ε the machine epsilon of that dtype (float64 for Python
+  numbers, lists and integer arrays), Σ must be symmetric within max(1e-8, 16·d·ε)·max|Σ|, its eigenvalues
+  ≥ −max(1e-10, 16·d·ε)·max|Σ|, and the weights must sum to 1 within max(1e-8, 4·K·ε); so float32 arrays
+  (products of float32 matrices, float32 weights) are accepted, and then stored in float64.
+- Eigenvalues of full covariances below 16·d·ε₆₄·λ_max(Σ_k) (ε₆₄ = 2.2e-16, λ_max(Σ_k) the component's largest
+  eigenvalue) are round-off of the float64 ``eigh`` (measured: ≤ 0.45·d·ε₆₄·λ_max for Σ = B Bᵀ of rank < d) and
+  are set to exactly 0, so a rank-deficient Σ_k is treated as singular (at σ(t) ≲ 1e-8 a spurious 1e-16 eigenvalue
+  would otherwise dominate a²λ + σ²).
+- Scale limit: max_k |μ_k − μ̄|² (squared distance to the mean of the means μ̄ = Σ_k π_k μ_k) and d·max_{k,j} λ_kj
+  must be ≤ ``MAX_SQUARED_SCALE`` = 1e200, so that squared distances, their sums over d coordinates and their
+  ratios to σ² stay finite in float64 (overflow is at 1.8e308). A common offset μ̄ is not limited: H[Z | X_t] is
+  invariant under translation (``GaussianMixture.centred``). Data beyond the limit can be rescaled: H[Z | X_t] of
+  the data scaled by 1/c at noise σ/c equals that of the original data at noise σ.
+- Complex, boolean and text arrays are refused (never silently truncated to their real part).
 """
 
 from __future__ import annotations
@@ -30,12 +50,24 @@ from typing import Literal, NamedTuple, Sequence
 import jax
 import numpy as np
 
+from gmmtheory.processes import check_count, check_real
+
 CovKind = Literal["shared_iso", "class_iso", "class_diag", "shared_full", "class_full"]
 COV_KINDS: tuple[str, ...] = ("shared_iso", "class_iso", "class_diag", "shared_full", "class_full")
 
-# Relative tolerance for symmetry and for calling an eigenvalue negative (relative to the largest |eigenvalue|).
+# Relative tolerance for symmetry and for calling an eigenvalue negative (relative to max |Σ_ij|), for float64 input;
+# for lower-precision input both become _DTYPE_RTOL_FACTOR·d·ε of the input's dtype when that is larger.
 _SYM_RTOL = 1e-8
 _PSD_RTOL = 1e-10
+_DTYPE_RTOL_FACTOR = 16.0
+# Weights must sum to 1 within max(_WEIGHTS_ATOL, _WEIGHTS_EPS_FACTOR·K·ε of the weights' dtype).
+_WEIGHTS_ATOL = 1e-8
+_WEIGHTS_EPS_FACTOR = 4.0
+# Eigenvalues of a full covariance below _EIG_SNAP_FACTOR·d·ε₆₄·λ_max(Σ_k) are eigh round-off and are set to 0.
+_EIG_SNAP_FACTOR = 16.0
+_F64_EPS = float(np.finfo(np.float64).eps)
+# Largest allowed max_k |μ_k − μ̄|² and d·max λ (see the module docstring).
+MAX_SQUARED_SCALE = 1e200
 
 
 class Spectrum(NamedTuple):
@@ -50,28 +82,70 @@ class Spectrum(NamedTuple):
 
 
 def _as_float_array(value: object, name: str) -> np.ndarray:
+    """``value`` as a private float64 copy; refuses complex, boolean, text and non-finite values, naming ``name``."""
+    return _as_float_array_and_eps(value, name)[0]
+
+
+def _as_float_array_and_eps(value: object, name: str) -> tuple[np.ndarray, float]:
+    """``value`` as a private float64 copy and the machine epsilon ε of its own dtype (float64's for Python numbers,
+    lists and integers), which sets the validation tolerances."""
     try:
-        arr = np.array(value, dtype=np.float64, copy=True)  # a private copy: never freeze the caller's array
+        raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers; got {type(value).__name__}: {exc}") from None
+    kind = raw.dtype.kind
+    if kind == "c":
+        raise ValueError(
+            f"{name} must be real; got complex values (dtype {raw.dtype}); complex numbers are not truncated to "
+            "their real part: pass the real part explicitly if that is what you mean"
+        )
+    if kind in "US":
+        raise ValueError(f"{name} must be an array of real numbers; got text (dtype {raw.dtype})")
+    if kind == "b":
+        raise ValueError(f"{name} must be an array of real numbers; got booleans")
+    try:
+        arr = np.array(raw, dtype=np.float64, copy=True)  # a private copy: never freeze the caller's array
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be an array of real numbers; got {type(value).__name__}: {exc}") from None
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must contain only finite values (no NaN or inf)")
-    return arr
+    return arr, _dtype_eps(raw.dtype)
 
 
-def _checked_eigh(mats: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _dtype_eps(dtype: np.dtype) -> float:
+    """Machine epsilon of a floating dtype (float16/32/64, bfloat16 via jax), float64's for any other dtype."""
+    if dtype.kind in "fV":
+        try:
+            return max(float(jax.numpy.finfo(dtype).eps), _F64_EPS)
+        except (TypeError, ValueError):
+            pass
+    return _F64_EPS
+
+
+def _snap_evals(lam: np.ndarray, d: int) -> np.ndarray:
+    """Eigenvalues (..., d) clipped at 0, with those ≤ _EIG_SNAP_FACTOR·d·ε₆₄·λ_max (per matrix) set to exactly 0."""
+    lam = np.clip(lam, 0.0, None)
+    tol = _EIG_SNAP_FACTOR * d * _F64_EPS * np.max(lam, axis=-1, keepdims=True)
+    return np.where(lam <= tol, 0.0, lam)
+
+
+def _checked_eigh(mats: np.ndarray, name: str, eps: float = _F64_EPS) -> tuple[np.ndarray, np.ndarray]:
     """Eigendecomposition (ascending eigenvalues, eigenvector columns) of the symmetrised (..., d, d) matrices;
-    raises if any matrix is not symmetric positive semi-definite. One ``eigh`` serves as the check and as the
-    mixture's ``spectrum``, which would otherwise decompose the same matrices a second time."""
+    raises if any matrix is not symmetric positive semi-definite within tolerances set by the input dtype's machine
+    epsilon ``eps`` (module docstring). One ``eigh`` serves as the check and as the mixture's ``spectrum``, which
+    would otherwise decompose the same matrices a second time."""
+    d = mats.shape[-1]
+    sym_rtol = max(_SYM_RTOL, _DTYPE_RTOL_FACTOR * d * eps)
+    psd_rtol = max(_PSD_RTOL, _DTYPE_RTOL_FACTOR * d * eps)
     scale = np.maximum(np.max(np.abs(mats), axis=(-2, -1)), 1e-300)
     asym = np.max(np.abs(mats - np.swapaxes(mats, -1, -2)), axis=(-2, -1))
-    if np.any(asym > _SYM_RTOL * scale):
+    if np.any(asym > sym_rtol * scale):
         bad = int(np.argmax(asym / scale)) if mats.ndim == 3 else None
         where = f" (component {bad})" if bad is not None else ""
         raise ValueError(f"{name} must be symmetric{where}; max |Σ − Σᵀ| = {float(np.max(asym)):.3g}")
     evals, basis = np.linalg.eigh(0.5 * (mats + np.swapaxes(mats, -1, -2)))
     lowest = evals[..., 0]
-    if np.any(lowest < -_PSD_RTOL * scale):
+    if np.any(lowest < -psd_rtol * scale):
         bad = int(np.argmin(lowest / scale)) if mats.ndim == 3 else None
         where = f" (component {bad})" if bad is not None else ""
         raise ValueError(
@@ -88,12 +162,17 @@ class GaussianMixture:
         means: (K, d) component means μ_k.
         cov: covariance in one of five forms (see the module docstring); default 1.0, i.e. Σ_k = I.
         weights: (K,) mixing weights π_k ≥ 0 summing to 1; default uniform 1/K.
-        cov_kind: optional explicit form name, needed only to disambiguate shapes when K == d.
+        cov_kind: optional explicit form name; required when K == d ≥ 2 and ``cov`` has shape (K,) or (K, d), whose
+            readings coincide (the module docstring lists them); otherwise it must agree with the shape.
 
     Attributes:
         means, cov, weights: validated float64 numpy arrays (cov in its given form).
         cov_kind: one of ``COV_KINDS``.
         K, d: number of components and dimension.
+        offset: μ̄ = Σ_k π_k μ_k, the mean of X_0; ``centred()`` is the same mixture translated by −μ̄.
+
+    Validation tolerances follow the inputs' dtypes; eigenvalues that are round-off are snapped to 0; the spread of
+    the means and the covariance scale are limited to ``MAX_SQUARED_SCALE`` (all in the module docstring).
 
     Covariances may be singular (positive semi-definite; a mixture of points has Σ_k = 0). The entropy and rate
     functions then reject times with σ(t) = 0; the pointwise posterior functions (jit-traceable, so they cannot
@@ -117,10 +196,10 @@ class GaussianMixture:
         if mu.ndim != 2 or mu.shape[0] < 1 or mu.shape[1] < 1:
             raise ValueError(f"means must have shape (K, d) with K ≥ 1 and d ≥ 1; got shape {mu.shape}")
         K, d = mu.shape
-        c = _as_float_array(cov, "cov")
+        c, cov_eps = _as_float_array_and_eps(cov, "cov")
+        if cov_kind is not None and (not isinstance(cov_kind, str) or cov_kind not in COV_KINDS):
+            raise ValueError(f"cov_kind must be one of {COV_KINDS} or None; got {cov_kind!r}")
         kind = cov_kind if cov_kind is not None else _infer_cov_kind(c.shape, K, d)
-        if kind not in COV_KINDS:
-            raise ValueError(f"cov_kind must be one of {COV_KINDS}; got {kind!r}")
         expected = {
             "shared_iso": (),
             "class_iso": (K,),
@@ -138,28 +217,31 @@ class GaussianMixture:
             raise ValueError(f"cov must be positive semi-definite: variances must be ≥ 0; smallest is {c.min():.6g}")
         eig = None
         if kind in ("shared_full", "class_full"):
-            eig = _checked_eigh(c, "cov")
+            eig = _checked_eigh(c, "cov", cov_eps)
             c = 0.5 * (c + np.swapaxes(c, -1, -2))
         if weights is None:
             w = np.full(K, 1.0 / K)
         else:
-            w = _as_float_array(weights, "weights")
+            w, w_eps = _as_float_array_and_eps(weights, "weights")
             if w.shape != (K,):
                 raise ValueError(f"weights must have shape ({K},) to match means; got shape {w.shape}")
             if np.any(w < 0):
                 raise ValueError(f"weights must be non-negative; got minimum {w.min():.6g}")
             total = float(w.sum())
-            if abs(total - 1.0) > 1e-8:
-                raise ValueError(f"weights must sum to 1 (within 1e-8); they sum to {total:.12g}")
+            tol = max(_WEIGHTS_ATOL, _WEIGHTS_EPS_FACTOR * K * w_eps)
+            if abs(total - 1.0) > tol:
+                raise ValueError(f"weights must sum to 1 (within {tol:.3g}); they sum to {total:.12g}")
             w = w / total
+        offset = w @ mu
+        _check_scale(mu - offset, c if eig is None else eig[0], d)
+        offset.setflags(write=False)
         for name, arr in (("means", mu), ("cov", c), ("weights", w)):
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "cov_kind", kind)
+        self.__dict__["offset"] = offset  # cached_property's slot
         if eig is not None:  # the validation's eigendecomposition is the spectrum (cached_property's slot)
-            lam = np.clip(eig[0], 0.0, None)
-            self.__dict__["spectrum"] = Spectrum(np.repeat(lam[None], K, axis=0) if kind == "shared_full" else lam,
-                                                 eig[1])
+            self.__dict__["spectrum"] = _full_spectrum(eig[0], eig[1], kind, K, d)
 
     # ----------------------------------------------------------------------------------------------- basic facts
     @property
@@ -196,8 +278,39 @@ class GaussianMixture:
         if self.cov_kind == "class_diag":
             return Spectrum(np.array(c), None)
         lam, U = np.linalg.eigh(c)  # full forms: normally set in __init__ from the validation's eigh
-        lam = np.clip(lam, 0.0, None)
-        return Spectrum(np.repeat(lam[None], K, axis=0) if self.cov_kind == "shared_full" else lam, U)
+        return _full_spectrum(lam, U, self.cov_kind, K, d)
+
+    @functools.cached_property
+    def offset(self) -> np.ndarray:
+        """μ̄ = Σ_k π_k μ_k (d,), the mean of X_0 (read-only; computed once at construction)."""
+        out = self.weights @ self.means
+        out.setflags(write=False)
+        return out
+
+    def centred(self) -> GaussianMixture:
+        """The mixture translated by −μ̄: means μ_k − μ̄ (μ̄ = ``offset``), the same covariances and weights.
+
+        H[Z | X_t] and every other posterior functional are invariant under this translation (X_t shifts by a μ̄),
+        while the centred means keep squared distances free of cancellation against a large common offset. The
+        result is computed once per mixture and shares this mixture's ``spectrum`` (no second eigendecomposition);
+        its own ``offset`` is 0 up to round-off.
+        """
+        return self._centred
+
+    @functools.cached_property
+    def _centred(self) -> GaussianMixture:
+        new = object.__new__(GaussianMixture)
+        means = self.means - self.offset
+        means.setflags(write=False)
+        for name, value in (("means", means), ("cov", self.cov), ("weights", self.weights),
+                            ("cov_kind", self.cov_kind)):
+            object.__setattr__(new, name, value)
+        new.__dict__["spectrum"] = self.spectrum
+        offset = self.weights @ means
+        offset.setflags(write=False)
+        new.__dict__["offset"] = offset
+        new.__dict__["_centred"] = new  # centring a centred mixture returns it
+        return new
 
     @functools.cached_property
     def singular(self) -> bool:
@@ -253,7 +366,48 @@ class GaussianMixture:
         return f"GaussianMixture(K={self.K}, d={self.d}, cov_kind={self.cov_kind!r})"
 
 
+def _full_spectrum(lam: np.ndarray, U: np.ndarray, kind: str, K: int, d: int) -> Spectrum:
+    """The ``Spectrum`` of a full form from its ``eigh``: eigenvalues snapped (``_snap_evals``), repeated over the
+    K components for ``shared_full``."""
+    lam = _snap_evals(lam, d)
+    return Spectrum(np.repeat(lam[None], K, axis=0) if kind == "shared_full" else lam, U)
+
+
+def _check_scale(centred_means: np.ndarray, variances: np.ndarray, d: int) -> None:
+    """Refuse max_k |μ_k − μ̄|² > MAX_SQUARED_SCALE or d·max λ > MAX_SQUARED_SCALE (``variances``: the variances
+    or eigenvalues of the covariance form); overflow to inf counts as too large."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = float(np.max(np.sum(centred_means * centred_means, axis=-1)))
+        cov_scale = d * float(np.max(variances, initial=0.0))
+    hint = ("rescale the data: H[Z | X_t] of the data scaled by 1/c at noise σ/c equals that of the original data at "
+            "noise σ")
+    if not spread <= MAX_SQUARED_SCALE:
+        raise ValueError(
+            f"means are too far apart: the largest squared distance to the mean of the means, max_k |μ_k − μ̄|² = "
+            f"{spread:.3g}, exceeds the limit {MAX_SQUARED_SCALE:.0e} (beyond it squared distances overflow float64); "
+            f"{hint}"
+        )
+    if not cov_scale <= MAX_SQUARED_SCALE:
+        raise ValueError(
+            f"cov is too large: d·(largest variance or eigenvalue) = {cov_scale:.3g} exceeds the limit "
+            f"{MAX_SQUARED_SCALE:.0e} (beyond it sums of variances overflow float64); {hint}"
+        )
+
+
 def _infer_cov_kind(shape: tuple[int, ...], K: int, d: int) -> str:
+    if K == d >= 2 and shape == (K,):
+        raise ValueError(
+            f"cov has shape {shape}, which is ambiguous when K = d = {K}: it reads as per-class isotropic variances "
+            f"(Σ_k = cov[k]·I, cov_kind='class_iso') or as per-coordinate variances shared by every class "
+            f"(Σ_k = diag(cov), not a form of its own: pass np.tile(cov, ({K}, 1)) with cov_kind='class_diag'); "
+            "pass cov_kind='class_iso' to say which"
+        )
+    if K == d >= 2 and shape == (K, d):
+        raise ValueError(
+            f"cov has shape {shape}, which is ambiguous when K = d = {K}: it reads as per-class diagonal variances "
+            "(row k = the diagonal of Σ_k, cov_kind='class_diag') or as one full covariance matrix shared by every "
+            "class (Σ_k = cov, cov_kind='shared_full'); pass cov_kind='class_diag' or cov_kind='shared_full'"
+        )
     if shape == ():
         return "shared_iso"
     if shape == (K,):
@@ -278,7 +432,8 @@ class Partition:
 
     Build it from a list of groups, ``Partition([[0, 1], [2, 3]])``, or from a group index per label,
     ``Partition.from_assignment([0, 0, 1, 1])``. ``assignment[k]`` is the group of label k; ``names`` label the
-    groups (default ``"0"``, ``"1"``, …). The group posterior is p(B | x) = Σ_{k ∈ B} p(k | x).
+    groups (default ``"0"``, ``"1"``, …). Labels must be integers (Python or numpy ints); floats — even integral
+    ones such as ``1.0`` — and bools are refused rather than truncated. The group posterior is p(B | x) = Σ_{k ∈ B} p(k | x).
     """
 
     assignment: np.ndarray
@@ -286,23 +441,23 @@ class Partition:
 
     def __init__(self, groups: Sequence[Sequence[int]], names: Sequence[str] | None = None) -> None:
         try:
-            groups = [[int(k) for k in g] for g in groups]
-        except (TypeError, ValueError):
+            groups = [list(g) for g in groups]
+        except TypeError:
             raise ValueError("partition groups must be a sequence of sequences of integer labels") from None
+        for g in groups:
+            for k in g:
+                if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+                    raise ValueError(
+                        "partition groups must be a sequence of sequences of integer labels (Python or numpy ints; "
+                        f"floats such as 1.0 and bools are refused); got {type(k).__name__} {k!r}"
+                    )
+        groups = [[int(k) for k in g] for g in groups]
         if not groups or any(len(g) == 0 for g in groups):
             raise ValueError("partition must have at least one group and every group must be non-empty")
         labels = [k for g in groups for k in g]
         K = len(labels)
         if sorted(labels) != list(range(K)):
-            seen: dict[int, int] = {}
-            for k in labels:
-                seen[k] = seen.get(k, 0) + 1
-            dup = sorted(k for k, c in seen.items() if c > 1)
-            missing = sorted(set(range(max(max(labels) + 1, K))) - set(labels))
-            raise ValueError(
-                "partition must cover every label 0..K−1 exactly once; "
-                f"repeated labels: {dup}, missing labels: {missing}, negative labels: {sorted(k for k in labels if k < 0)}"
-            )
+            raise ValueError(_partition_problem(groups))
         assignment = np.empty(K, dtype=np.int64)
         for m, g in enumerate(groups):
             assignment[g] = m
@@ -369,6 +524,27 @@ class Partition:
         return f"Partition({self.groups}, names={list(self.names)})"
 
 
+def _partition_problem(groups: list[list[int]]) -> str:
+    """What is wrong with groups that do not cover 0..K−1 exactly once: negative labels first, then labels in more
+    than one place (with the groups holding them), then the gaps in 0..max label."""
+    labels = [k for g in groups for k in g]
+    negative = sorted({k for k in labels if k < 0})
+    if negative:
+        return f"partition labels must be integers ≥ 0; got negative labels {negative}"
+    where: dict[int, list[int]] = {}
+    for m, g in enumerate(groups):
+        for k in g:
+            where.setdefault(k, []).append(m)
+    repeated = {k: ms for k, ms in sorted(where.items()) if len(ms) > 1}
+    if repeated:
+        parts = "; ".join(f"label {k} in groups {sorted(set(ms))}" if len(set(ms)) > 1
+                          else f"label {k} {len(ms)} times in group {ms[0]}" for k, ms in repeated.items())
+        return f"partition must hold every label exactly once; repeated: {parts}"
+    missing = sorted(set(range(max(labels) + 1)) - set(labels))
+    return (f"partition must cover every label 0..K−1 (here K = {max(labels) + 1}, from the largest label); "
+            f"missing labels: {missing}")
+
+
 def check_partition(partition: Partition | None, K: int) -> Partition:
     """Validate ``partition`` against K labels (None means the identity partition)."""
     if partition is None:
@@ -385,20 +561,18 @@ def check_partition(partition: Partition | None, K: int) -> Partition:
 
 # ---------------------------------------------------------------------------------------------------- constructors
 def _check_positive(value: float, name: str, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number; got {value!r}") from None
-    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+    """A finite real number > 0 (≥ 0 with ``allow_zero``); strings, bools, None and complex numbers are refused
+    (``gmmtheory.processes.check_real``), not converted."""
+    v = check_real(value, name)
+    if v < 0 or (v == 0 and not allow_zero):
         bound = "≥ 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}; got {value!r}")
     return v
 
 
 def _check_count(value: int, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}; got {value!r}")
-    return int(value)
+    """An integer ≥ ``minimum`` (``gmmtheory.processes.check_count``: bools and floats refused)."""
+    return check_count(value, name, minimum)
 
 
 def two_gaussians(d: int, mu: float = 1.0, sigma: float = 1.0, weights: object | None = None) -> GaussianMixture:

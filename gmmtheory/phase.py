@@ -60,16 +60,28 @@ it). The fast path then shards each chunk over all global devices (inputs made w
 results gathered with ``process_allgather``); the cell loop gives process p the cells i ≡ p (mod P) and gathers.
 Nothing here requires it: on one host it is a no-op.
 
-Caching: ``cache=DIR`` writes each finished unit (a chunk of rows, or one cell) to ``DIR/part_NNNNNN.npz``
-atomically, with ``DIR/meta.json`` holding a fingerprint of the sweep; a rerun with the same arguments loads the
-finished units and computes only the rest (an interrupted sweep resumes). A different sweep in the same directory
-raises ``ValueError``.
+Caching: ``cache=DIR`` makes a sweep resumable. Each sweep gets its own folder ``DIR/sweep_<fingerprint[:16]>/``,
+so several sweeps share one directory without ever seeing each other's values. The fingerprint is the sha256 of an
+exact description of everything that determines a value: the axes and t (sha256 of their bytes), the model, the
+fixed parameters, the process (type and every field: floats by their round-trip ``repr``, array fields such as a
+discrete schedule's ᾱ table by the sha256 of their bytes), quantities, method, n_samples, key (its key data),
+guidance options, the cache format and the gmmtheory version. ``meta.json`` in the folder records it (readable
+config included); each finished unit (a chunk of rows, or one cell) is ``part_NNNNNN.npz``. A part carries a
+header — fingerprint, unit index, number of units and the unit's cell indices (the layout, which depends on
+``chunk_size`` and the device count), quantity keys, shape — and a sha256 of header and arrays; it is read with
+``allow_pickle=False`` and used only if every item matches. A part that is unreadable (empty, truncated, not an
+``.npz``), of another sweep, in the wrong slot, of another layout, missing a quantity or failing its checksum is
+recomputed and overwritten; a corrupt ``meta.json`` is rewritten. Each such file is named, with the reason, in one
+``CacheWarning`` and listed in ``meta["cache"]["rejected"]``. Every file (parts, ``meta.json``,
+``PhaseDiagram.save``) is written atomically with ``gmmtheory.atomic`` (temporary file, fsync, rename, fsync of the
+directory), so an interrupted run leaves complete files or none.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import math
@@ -77,6 +89,9 @@ import os
 import resource
 import sys
 import time
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -85,12 +100,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gmmtheory.atomic import atomic_open, atomic_write_text, ensure_writable_dir
 from gmmtheory.entropy.api import bayes_error, class_entropy, collision_probability, in_float64, precision_scope
 from gmmtheory.entropy.quadrature import binary_expectation, gauss_hermite
 from gmmtheory.entropy.reduced import applies as reduced_applies
 from gmmtheory.landmarks import _to_process, speciation_time
 from gmmtheory.mixture import GaussianMixture, Partition, hierarchical, k_classes, two_gaussians
-from gmmtheory.processes import EDM, OU, Process, get_process, time_factors
+from gmmtheory.processes import EDM, OU, Process, check_real, get_process, time_factors
 from gmmtheory.rate import _binary_mmse_kernel, entropy_rate
 
 PARAMS = ("d", "mu", "K", "variance", "ratio", "a", "imbalance", "w")
@@ -151,33 +167,119 @@ class PhaseDiagram:
         return self.landmarks[name if name == "t_S" else _key(level, name)]
 
     def save(self, path: str | Path) -> Path:
-        """Write everything to one ``.npz`` (coordinates, values, stderr, landmarks, h_prior; meta as JSON)."""
+        """Write everything to one ``.npz`` atomically (coordinates, values, stderr, landmarks, h_prior; meta as JSON).
+
+        The file is written to a temporary file, fsync-ed and renamed over ``path`` (``gmmtheory.atomic``), so an
+        interrupted save leaves the previous file or none, never a truncated one. ``meta`` also records the array
+        names of every group and the sha256 of the arrays (``_arrays_sha256``), which ``load`` checks.
+        """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {}
-        for prefix, dct in (("coord", self.coords), ("value", self.values), ("stderr", self.stderr),
-                            ("landmark", self.landmarks), ("hprior", self.h_prior)):
+        names: dict[str, list[str]] = {}
+        for prefix, dct in _groups_of(self):
+            names[prefix] = list(dct)
             for k, v in dct.items():
                 arrays[f"{prefix}:{k}"] = np.asarray(v)
-        meta = dict(self.meta, dims=list(self.dims), levels=list(self.levels))
+        meta = dict(self.meta, dims=list(self.dims), levels=list(self.levels), arrays=names,
+                    sha256=_arrays_sha256(arrays))
         arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
-        np.savez(path, **arrays)
+        with atomic_open(path) as f:
+            np.savez(f, **arrays)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> PhaseDiagram:
-        with np.load(Path(path), allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            groups: dict[str, dict] = {p: {} for p in ("coord", "value", "stderr", "landmark", "hprior")}
-            for name in data.files:
-                if name == "meta":
-                    continue
-                prefix, key = name.split(":", 1)
-                groups[prefix][key] = np.array(data[name])
-        coords = {k: groups["coord"][k] for k in meta["dims"]}
-        h_prior = {k: groups["hprior"][k] for k in meta["levels"]}
+        """Read a file written by ``save``; any defect raises one ``ValueError`` naming the file and the defect.
+
+        Checked: the file is a readable ``.npz`` (not truncated, not pickled data), ``meta`` is a JSON object with
+        ``dims`` (ending in ``"t"``) and ``levels``, the stored checksum matches, every listed array is present,
+        coordinates are 1-D, finite, without repeats (t strictly increasing), values and stderr are real arrays
+        shaped like the grid, landmarks and h_prior shaped like the parameter grid, h_prior finite.
+        """
+        path = Path(path)
+
+        def bad(what: str) -> ValueError:
+            return ValueError(f"{path}: not a valid phase-diagram file: {what}")
+
+        if not path.is_file():
+            raise bad("no such file" if not path.exists() else "not a regular file")
+        with open(path, "rb") as fh:  # closed on every path, also when np.load fails half-way (no ResourceWarning)
+            try:
+                data = np.load(fh, allow_pickle=False)
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+                raise bad(f"not an .npz archive, or truncated ({type(e).__name__}: {e})") from None
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise bad("a single .npy array, not an .npz archive")
+            with data:
+                try:
+                    arrays = {name: np.array(data[name]) for name in data.files}
+                except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+                    raise bad(f"truncated or corrupted archive ({type(e).__name__}: {e})") from None
+        if "meta" not in arrays:
+            raise bad("missing key 'meta'")
+        raw = arrays.pop("meta")
+        try:
+            meta = json.loads(str(raw)) if raw.ndim == 0 and raw.dtype.kind == "U" else None
+        except ValueError as e:
+            raise bad(f"'meta' is not valid JSON ({e})") from None
+        if not isinstance(meta, dict):
+            raise bad("'meta' must be a JSON object (a string array of shape ())")
+        dims, levels = meta.get("dims"), meta.get("levels")
+        if (not isinstance(dims, list) or not dims or dims[-1] != "t" or len(set(dims)) != len(dims)
+                or not all(isinstance(d, str) for d in dims)):
+            raise bad(f"meta['dims'] must be a list of distinct axis names ending in 't'; got {dims!r}")
+        if not isinstance(levels, list) or not levels or not all(isinstance(lv, str) for lv in levels):
+            raise bad(f"meta['levels'] must be a non-empty list of level names; got {levels!r}")
+        stored = meta.pop("sha256", None)
+        listed = meta.pop("arrays", None)
+        groups: dict[str, dict] = {p: {} for p in _GROUP_PREFIXES}
+        for name, arr in arrays.items():
+            prefix, sep, key = name.partition(":")
+            if not sep or prefix not in groups:
+                raise bad(f"unexpected key {name!r} (keys are 'meta' and '<group>:<name>', groups {_GROUP_PREFIXES})")
+            groups[prefix][key] = arr
+        if isinstance(listed, dict):
+            for prefix, keys in listed.items():
+                for k in keys if isinstance(keys, list) else []:
+                    if prefix in groups and k not in groups[prefix]:
+                        raise bad(f"missing key '{prefix}:{k}'")
+        if stored is not None and stored != _arrays_sha256(arrays):
+            raise bad("checksum mismatch: the arrays were modified or corrupted after saving")
+        for k in groups["coord"]:
+            if k not in dims:
+                raise bad(f"coordinate {k!r} is not one of meta['dims'] {dims}")
+        coords = {}
+        for k in dims:
+            if k not in groups["coord"]:
+                raise bad(f"missing key 'coord:{k}'")
+            c = groups["coord"][k]
+            if c.ndim != 1 or c.size == 0 or c.dtype.kind not in "iuf":
+                raise bad(f"coordinate {k!r} must be a non-empty 1-D real array; got dtype {c.dtype}, shape {c.shape}")
+            if not np.all(np.isfinite(c)):
+                raise bad(f"coordinate {k!r} holds non-finite values (NaN or inf)")
+            if k == "t" and np.any(np.diff(c) <= 0):
+                raise bad("coordinate 't' must be strictly increasing")
+            if np.unique(c).size != c.size:
+                raise bad(f"coordinate {k!r} repeats values")
+            coords[k] = c
+        shape = tuple(c.size for c in coords.values())
+        for prefix, want, what in (("value", shape, "the grid"), ("stderr", shape, "the grid"),
+                                   ("landmark", shape[:-1], "the parameter grid"),
+                                   ("hprior", shape[:-1], "the parameter grid")):
+            for k, a in groups[prefix].items():
+                if a.dtype.kind not in "iuf":
+                    raise bad(f"{prefix} {k!r} must be a real array; got dtype {a.dtype}")
+                if a.shape != want:
+                    raise bad(f"{prefix} {k!r} has shape {a.shape}, but {what} of axes {dims} has shape {want}")
+        for lv in levels:
+            if lv not in groups["hprior"]:
+                raise bad(f"missing key 'hprior:{lv}'")
+            if not np.all(np.isfinite(groups["hprior"][lv])):
+                raise bad(f"hprior {lv!r} holds non-finite values (NaN or inf)")
+        h_prior = {k: groups["hprior"][k] for k in levels}
         return cls(coords, groups["value"], groups["stderr"], groups["landmark"], h_prior, meta)
 
     def __repr__(self) -> str:
@@ -188,6 +290,23 @@ class PhaseDiagram:
 
 def _key(level: str, quantity: str) -> str:
     return quantity if level == "classes" else f"{level}.{quantity}"
+
+
+_GROUP_PREFIXES = ("coord", "value", "stderr", "landmark", "hprior")
+
+
+def _groups_of(pd: PhaseDiagram) -> tuple[tuple[str, dict], ...]:
+    return tuple(zip(_GROUP_PREFIXES, (pd.coords, pd.values, pd.stderr, pd.landmarks, pd.h_prior)))
+
+
+def _arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over the arrays in name order: name, dtype, shape and the C-ordered bytes of each."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _json_default(o):
@@ -209,7 +328,10 @@ def _check_axes(axes: object) -> dict[str, np.ndarray]:
         if name not in PARAMS:
             raise ValueError(f"axes has an unknown axis name {name!r}; choose from {PARAMS}")
         try:
-            arr = np.asarray(vals, dtype=np.float64)
+            raw = np.asarray(vals)
+            if raw.dtype.kind not in "iuf":  # text, bools, complex and objects are refused, not converted
+                raise TypeError
+            arr = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"axes[{name!r}] must be a 1-D array of real numbers; got {vals!r}") from None
         if arr.ndim != 1 or arr.size == 0:
@@ -224,7 +346,11 @@ def _check_axes(axes: object) -> dict[str, np.ndarray]:
 
 
 def _check_param(name: str, arr: np.ndarray, label: str) -> None:
+    """The domain of parameter ``name`` (see the module table): finite; d, K integers ≥ 1, ≥ 2; mu, w ≥ 0;
+    variance, ratio > 0; a, imbalance in (0, 1)."""
     arr = np.atleast_1d(np.asarray(arr, dtype=np.float64))
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{label} must be finite (no NaN or inf); got {arr[:5].tolist()}")
     if name in _INTEGER:
         lo = 1 if name == "d" else 2
         if np.any(arr != np.round(arr)) or np.any(arr < lo):
@@ -263,7 +389,7 @@ def _check_params(params: object, model: str, axes: dict) -> dict:
     out = dict(DEFAULTS)
     for k, v in params.items():
         if v is not None:
-            _check_param(k, np.asarray(v, dtype=np.float64), f"params[{k!r}]")
+            _check_param(k, np.asarray(check_real(v, f"params[{k!r}]")), f"params[{k!r}]")
         out[k] = v
     if model == "kclasses":
         Ks = axes.get("K", np.array([out["K"]]))
@@ -332,7 +458,8 @@ def build_mixture(model: str, p: dict) -> tuple[GaussianMixture, dict[str, Parti
         h = hierarchical(2, 2, d, mu, mu * float(p["ratio"]), sw)
         return h.mixture, {"classes": h.fine, "coarse": h.coarse}
     a = float(p["a"])
-    mix = GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]), _weights(model, 2, p["imbalance"]))
+    mix = GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]), _weights(model, 2, p["imbalance"]),
+                          cov_kind="class_iso")
     return mix, {"classes": Partition.identity(2)}
 
 
@@ -504,43 +631,215 @@ def init_distributed() -> bool:
     return jax.process_count() > 1
 
 
+_CACHE_FORMAT = 2  # layout of cache parts and meta.json; part of every fingerprint
+
+
+class CacheWarning(UserWarning):
+    """A file of a ``phase_diagram`` cache could not be used (unreadable, of another sweep, slot or unit layout,
+    failed checksum) and its values were recomputed; the message names each file and the reason."""
+
+
+def _qualname(obj: object) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _canonical(obj: object) -> object:
+    """An exact, JSON-able description of ``obj`` for the cache fingerprint.
+
+    Floats keep their shortest round-trip ``repr`` (so 0.5 and 0.5000004 differ; non-finite ones become
+    ``{"float": "nan"}``), arrays — and numeric tuples longer than 16, such as a discrete schedule's ᾱ table — are
+    described by dtype, shape and the sha256 of their bytes (PRNG keys by their key data), dataclasses (the
+    processes) by their type and every field, other objects by type, state and ``repr``.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        return x if math.isfinite(x) else {"float": repr(x)}
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        if len(obj) > 16 and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in obj):
+            return _canonical(np.asarray(obj))
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, (np.ndarray, jax.Array)):
+        if jax.dtypes.issubdtype(obj.dtype, jax.dtypes.prng_key):
+            obj = jax.random.key_data(obj)
+        arr = np.ascontiguousarray(np.asarray(obj))
+        return {"array": arr.dtype.str, "shape": list(arr.shape), "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {"type": _qualname(obj),
+                "fields": {f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
+    if hasattr(obj, "__dict__"):
+        return {"type": _qualname(obj), "state": _canonical(vars(obj)), "repr": repr(obj)}
+    return {"type": _qualname(obj), "repr": repr(obj)}
+
+
 def _fingerprint(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=_json_default).encode()).hexdigest()[:20]
+    """sha256 (hex) of the canonical description of everything that determines a sweep's values."""
+    return hashlib.sha256(json.dumps(_canonical(config), sort_keys=True).encode()).hexdigest()
+
+
+def _check_cache_dir(cache: object) -> Path | None:
+    if cache is None:
+        return None
+    if not isinstance(cache, (str, os.PathLike)) or not os.fspath(cache):
+        raise ValueError(f"cache must be a directory path (str or Path) or None; got {cache!r}")
+    root = Path(cache)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"cache must be a directory; {root} exists and is not one")
+    return ensure_writable_dir(root, "cache")  # created now: a path below a file or a read-only place is refused
+
+
+def _clear_non_file(path: Path) -> str:
+    """A cache file's path holds something other than a regular file: remove it if it is an empty directory (so the
+    rewrite can rename onto it) and return the reason to report; raise ``ValueError`` naming the path otherwise."""
+    if path.is_dir() and not path.is_symlink():
+        try:
+            path.rmdir()
+        except OSError:
+            pass
+        else:
+            return "is an empty directory, not a file (removed; recomputed and rewritten)"
+    raise ValueError(f"cache: {path} is not a regular file (a non-empty directory or a special file) and cannot be "
+                     "replaced; remove it or give another cache directory")
 
 
 class _Cache:
-    def __init__(self, path, config: dict):
-        self.dir = None if path is None else Path(path)
-        if self.dir is None:
+    """Finished units of one sweep under ``ROOT/sweep_<fingerprint[:16]>/`` (see the module docstring).
+
+    Every part ``part_NNNNNN.npz`` holds the arrays ``v:<key>``/``e:<key>`` (values/stderr, float64, shape
+    (cells of the unit, T)) and ``header``, a JSON object: cache format, the sweep's full fingerprint, the unit
+    index, the number of units and the unit's flat cell indices (the layout, which depends on ``chunk_size`` and
+    the device count), the quantity keys, the shape and the sha256 of header and arrays. ``load`` returns a part
+    only if all of these match; otherwise the part is recorded in ``problems`` (file, reason) and recomputed.
+    """
+
+    def __init__(self, root: Path | None, config: dict, units: list[np.ndarray], keys: Sequence[str], T: int):
+        self.problems: list[tuple[str, str]] = []
+        self.n_loaded = 0
+        self.dir: Path | None = None
+        self.units, self.keys, self.T = units, sorted(keys), T
+        if root is None:
             return
-        fp = _fingerprint(config)
+        self.fingerprint = _fingerprint(config)
+        self.dir = root / f"sweep_{self.fingerprint[:16]}"
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "meta.json"
-        if meta.exists():
-            old = json.loads(meta.read_text())
-            if old.get("fingerprint") != fp:
-                raise ValueError(f"cache {self.dir} holds a different sweep (fingerprint {old.get('fingerprint')} ≠ {fp}); "
-                                 "use another directory or delete it")
-        elif jax.process_index() == 0:
-            meta.write_text(json.dumps({"fingerprint": fp, "config": config}, default=_json_default, indent=1))
+        record = {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "config": _canonical(config),
+                  "n_units": len(units), "unit_sizes": sorted({int(u.size) for u in units})}
+        ok = False
+        if meta.exists() and not meta.is_file():
+            self.problems.append((str(meta), _clear_non_file(meta)))
+        elif meta.exists():
+            try:
+                old = json.loads(meta.read_bytes().decode("utf-8"))
+                if not isinstance(old, dict):
+                    raise ValueError("not a JSON object")
+                if old.get("fingerprint") != self.fingerprint:
+                    raise ValueError(f"fingerprint {str(old.get('fingerprint'))[:16]}… is not this sweep's")
+                ok = old == json.loads(json.dumps(record))
+                if not ok:
+                    self.problems.append((str(meta), "describes another unit layout; rewritten"))
+            except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                self.problems.append((str(meta), f"unreadable ({type(e).__name__}: {e}); rewritten"))
+        if not ok and jax.process_index() == 0:
+            atomic_write_text(meta, json.dumps(record, indent=1))
 
-    def load(self, unit: int):
+    def _path(self, unit: int) -> Path:
+        return self.dir / f"part_{unit:06d}.npz"
+
+    def _header(self, unit: int) -> dict:
+        cells = self.units[unit]
+        return {"format": _CACHE_FORMAT, "fingerprint": self.fingerprint, "unit": unit, "n_units": len(self.units),
+                "cells": [int(i) for i in cells], "keys": self.keys, "shape": [int(cells.size), self.T]}
+
+    @staticmethod
+    def _digest(header: dict, arrays: dict[str, np.ndarray]) -> str:
+        h = {k: v for k, v in header.items() if k != "sha256"}
+        return hashlib.sha256(json.dumps(h, sort_keys=True).encode() + _arrays_sha256(arrays).encode()).hexdigest()
+
+    def load(self, unit: int) -> tuple[dict, dict] | None:
+        """The unit's (values, stderr) if a valid part exists; None (and a recorded problem if a bad one exists)."""
         if self.dir is None:
             return None
-        p = self.dir / f"part_{unit:06d}.npz"
+        p = self._path(unit)
         if not p.exists():
             return None
-        with np.load(p) as data:
-            vals = {k[2:]: np.array(data[k]) for k in data.files if k.startswith("v:")}
-            errs = {k[2:]: np.array(data[k]) for k in data.files if k.startswith("e:")}
+        if not p.is_file():
+            self.problems.append((str(p), _clear_non_file(p)))
+            return None
+        got = self._read(unit, p)
+        if isinstance(got, str):
+            self.problems.append((str(p), got))
+            return None
+        self.n_loaded += 1
+        return got
+
+    def _read(self, unit: int, p: Path) -> tuple[dict, dict] | str:
+        try:
+            with open(p, "rb") as fh:  # closed on every path (a truncated archive leaves no open file behind)
+                data = np.load(fh, allow_pickle=False)
+                if not isinstance(data, np.lib.npyio.NpzFile):
+                    return "is not an .npz archive"
+                with data:
+                    arrays = {k: np.array(data[k]) for k in data.files}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+            return f"unreadable: empty, truncated or not an .npz archive ({type(e).__name__}: {e})"
+        raw = arrays.pop("header", None)
+        try:
+            header = json.loads(str(raw)) if raw is not None and raw.ndim == 0 and raw.dtype.kind == "U" else None
+        except ValueError:
+            header = None
+        if not isinstance(header, dict):
+            return "has no valid header (written by an older gmmtheory, or not a cache part)"
+        want = self._header(unit)
+        if header.get("format") != _CACHE_FORMAT:
+            return f"has cache format {header.get('format')!r}, not {_CACHE_FORMAT}"
+        if header.get("fingerprint") != want["fingerprint"]:
+            return f"belongs to another sweep (fingerprint {str(header.get('fingerprint'))[:16]}…)"
+        if header.get("unit") != unit:
+            return f"holds unit {header.get('unit')!r}, not unit {unit} (moved or copied into the wrong slot)"
+        if header.get("n_units") != want["n_units"] or header.get("cells") != want["cells"]:
+            return (f"was written for another unit layout ({header.get('n_units')!r} units; this sweep has "
+                    f"{want['n_units']}: another chunk_size or device count)")
+        names = {f"{g}:{k}" for g in ("v", "e") for k in self.keys}
+        if header.get("keys") != self.keys or set(arrays) != names:
+            missing, extra = sorted(names - set(arrays)), sorted(set(arrays) - names)
+            return f"does not hold the sweep's quantities (missing {missing}, unexpected {extra})"
+        for k, a in arrays.items():
+            if a.dtype != np.float64 or list(a.shape) != want["shape"]:
+                return f"array {k!r} has dtype {a.dtype} and shape {a.shape}, expected float64 {tuple(want['shape'])}"
+        if header.get("sha256") != self._digest(want, arrays):
+            return "fails its checksum (modified or corrupted)"
+        vals = {k[2:]: a for k, a in arrays.items() if k.startswith("v:")}
+        errs = {k[2:]: a for k, a in arrays.items() if k.startswith("e:")}
         return vals, errs
 
     def store(self, unit: int, vals: dict, errs: dict) -> None:
+        """Write the unit atomically (temporary file, fsync, rename: ``gmmtheory.atomic``)."""
         if self.dir is None:
             return
-        tmp = self.dir / f".part_{unit:06d}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, **{f"v:{k}": v for k, v in vals.items()}, **{f"e:{k}": v for k, v in errs.items()})
-        os.replace(tmp, self.dir / f"part_{unit:06d}.npz")
+        arrays = {f"v:{k}": np.asarray(v, np.float64) for k, v in vals.items()}
+        arrays.update({f"e:{k}": np.asarray(v, np.float64) for k, v in errs.items()})
+        header = self._header(unit)
+        header["sha256"] = self._digest(header, arrays)
+        with atomic_open(self._path(unit)) as f:
+            np.savez(f, header=np.array(json.dumps(header)), **arrays)
+
+    def report(self) -> dict | None:
+        """Cache summary for ``PhaseDiagram.meta``; warns (``CacheWarning``) once about every unusable file."""
+        if self.dir is None:
+            return None
+        if self.problems:
+            listed = "; ".join(f"{Path(f).name}: {why}" for f, why in self.problems[:10])
+            more = f"; and {len(self.problems) - 10} more" if len(self.problems) > 10 else ""
+            warnings.warn(f"phase_diagram cache {self.dir}: {len(self.problems)} file(s) not usable, recomputed or "
+                          f"rewritten — {listed}{more}", CacheWarning, stacklevel=3)
+        return {"dir": str(self.dir), "fingerprint": self.fingerprint, "n_loaded": self.n_loaded,
+                "rejected": [{"file": f, "reason": why} for f, why in self.problems]}
 
 
 @in_float64
@@ -573,7 +872,8 @@ def phase_diagram(
         quantities: subset of ``("H", "rate", "phi", "bayes_error")`` (``H_norm`` comes with ``H``).
         method: the entropy method for the cell loop ("auto", "quadrature", "reduced", "montecarlo").
         n_samples, key: Monte Carlo draws and PRNG key (the same key in every cell: common random numbers).
-        cache: a directory; finished units are written there and reused on a rerun (resume).
+        cache: a directory; finished units are written to its sweep folder and reused on a rerun (resume); bad
+            or foreign parts are recomputed with a ``CacheWarning`` (``meta["cache"]`` says what was loaded/rejected).
         devices: the jax devices to use (default all; an int takes the first n).
         chunk_size: rows (parameter cells) per fast-path chunk (default: bounded by memory).
         progress: tqdm progress bar (default: only when stderr is a TTY).
@@ -599,6 +899,7 @@ def phase_diagram(
         raise ValueError(f"n_samples must be an integer ≥ 2; got {n_samples!r}")
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}")
+    cache_root = _check_cache_dir(cache)
     init_distributed()
     devices = _resolve_devices(devices)
     fast = model == "two" and set(ax) <= _FAST_AXES and not guided and method in ("auto", "quadrature")
@@ -606,9 +907,7 @@ def phase_diagram(
     pshape = tuple(len(v) for v in ax.values())
     n_cells = int(np.prod(pshape))
     T = t.size
-    config = dict(axes=ax, t=t, model=model, process=repr(process), params=base, quantities=quantities,
-                  method=method, n_samples=n_samples, key=repr(key), chunk=chunk_size, fast=fast, guidance=guidance)
-    cache_obj = _Cache(cache, config)
+    unit_keys = [_key(lv, q) for lv in level_names for q in quantities]  # what every unit returns
     start = time.perf_counter()
 
     # ---- units of work
@@ -616,7 +915,7 @@ def phase_diagram(
         with precision_scope("float64"):
             n, rows, compute_rows, Lam, pi0 = _fast_setup(ax, base, t, process, devices, chunk_size)
         units = [np.arange(s, min(s + rows, n)) for s in range(0, n, rows)]
-        compute = lambda u: compute_rows(units[u])
+        compute = lambda u: tuple({k: d[k] for k in unit_keys} for d in compute_rows(units[u]))
     else:
         units = [np.array([i]) for i in range(n_cells)]
         prng = jax.random.PRNGKey(int(key)) if isinstance(key, (int, np.integer)) else key
@@ -630,6 +929,15 @@ def phase_diagram(
                 vals, errs = _general_cell(mix, levels, process, t, quantities, method, n_samples, prng)
             return {k: v[None] for k, v in vals.items()}, {k: v[None] for k, v in errs.items()}
 
+    # ---- the cache: everything that determines a value is in the fingerprint (the unit layout, which depends on
+    # chunk_size and the device count, is checked part by part)
+    import gmmtheory  # noqa: PLC0415 - the package's version (imported after this module)
+
+    config = dict(format=_CACHE_FORMAT, version=getattr(gmmtheory, "__version__", None), axes=ax, t=t, model=model,
+                  process=process, process_repr=repr(process), params=base, quantities=quantities, keys=unit_keys,
+                  method=method, n_samples=n_samples, key=key, fast=fast, guidance=guidance)
+    cache_obj = _Cache(cache_root, config, units, unit_keys, T)
+
     # ---- run (cache-aware), sharded / threaded over devices
     results: dict[int, tuple[dict, dict]] = {}
     todo = []
@@ -639,6 +947,7 @@ def phase_diagram(
             todo.append(u)
         else:
             results[u] = got
+    cache_info = cache_obj.report()
     n_proc, pid = jax.process_count(), jax.process_index()
     if not fast and n_proc > 1:
         todo = [u for u in todo if u % n_proc == pid]
@@ -733,7 +1042,7 @@ def phase_diagram(
     meta = dict(model=model, process=repr(process), params={k: v for k, v in base.items() if k not in ax},
                 quantities=list(quantities), method=method, n_samples=n_samples, path="fast" if fast else "cells",
                 n_devices=len(devices), n_processes=n_proc, seconds=time.perf_counter() - start,
-                n_computed=len(todo), n_units=len(units))
+                n_computed=len(todo), n_units=len(units), cache=cache_info)
     return PhaseDiagram(coords, {k: v.reshape(shape) for k, v in values.items()},
                         {k: v.reshape(shape) for k, v in stderr.items()},
                         {k: v.reshape(pshape) for k, v in lms.items()},
@@ -1008,31 +1317,21 @@ def section_phase(out: Path, quick: bool) -> str:
 
 # ================================================================================================== CLI
 def _parse_values(spec: str, name: str) -> np.ndarray:
-    """'a:b:n' linear, 'a:b:n:log' geometric, or 'a,b,c'."""
-    try:
-        parts = spec.split(":")
-        if len(parts) in (3, 4):
-            lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
-            if len(parts) == 4:
-                if parts[3] != "log":
-                    raise ValueError
-                vals = np.geomspace(lo, hi, n)
-            else:
-                vals = np.linspace(lo, hi, n)
-        elif len(parts) == 1:
-            vals = np.array([float(v) for v in spec.split(",")])
-        else:
-            raise ValueError
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{name} must be 'a:b:n', 'a:b:n:log' or 'a,b,c'; got {spec!r}") from None
-    return vals
+    """'a:b:n' linear, 'a:b:n:log' geometric, 'a,b,c' or 'a' (``gmmtheory.cli.parse_range``; ValueError naming
+    ``name`` otherwise)."""
+    from gmmtheory.cli import parse_range
+
+    return parse_range(spec, name)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``gmmtheory phase`` on an argparse subparsers object."""
+    from gmmtheory.cli import RANGE_SYNTAX, add_format_args
+
     p = subparsers.add_parser(
         "phase", help="phase diagram: H/H[Z], rate, φ, Bayes error on a grid of time × parameters",
-        description="Sweep time × one or two parameters (d, mu, K, variance, ratio, a, imbalance, w).",
+        description="Sweep time × one or two parameters (d, mu, K, variance, ratio, a, imbalance, w). A fixed "
+                    "parameter that is also an axis, or that the model does not have, is refused.",
         epilog=("examples:\n  gmmtheory phase --x d --x-values 10:1e6:31:log --y t --t 0.01:10:128 --out out/phase\n"
                 "  gmmtheory phase --x d --x-values 10:1e6:31:log --process edm --t 0.01:1e4:128:log --json\n"
                 "  gmmtheory phase --x ratio --x-values 0.05:1:9:log --model hierarchical --d 1000 --n-samples 4096\n"
@@ -1040,10 +1339,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--x", required=True, choices=PARAMS, help="first parameter axis")
-    p.add_argument("--x-values", required=True, help="values: 'a:b:n', 'a:b:n:log' or 'a,b,c'")
+    p.add_argument("--x-values", required=True, help=f"values: {RANGE_SYNTAX}")
     p.add_argument("--y", default="t", choices=("t",) + PARAMS, help="second axis: t (default) or a parameter")
-    p.add_argument("--y-values", help="values of a parameter --y")
-    p.add_argument("--t", help="times of the process: 'a:b:n', 'a:b:n:log' or 'a,b,c' (default: 128 log-SNRs)")
+    p.add_argument("--y-values", help="values of a parameter --y (only with --y a parameter)")
+    p.add_argument("--t", help=f"times of the process: {RANGE_SYNTAX} (default: 128 log-SNRs λ = 9.2 … −20 mapped "
+                               "into the process's time)")
     p.add_argument("--model", choices=MODELS, help="default: inferred from the axes")
     p.add_argument("--process", default="ou", help="ou, vp, ve, edm, flow, ddpm, sd15 (default ou)")
     for name, typ in (("d", int), ("mu", float), ("K", int), ("variance", float), ("ratio", float), ("a", float),
@@ -1054,13 +1354,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     p.add_argument("--cache", type=Path, help="cache directory: resume an interrupted sweep")
     p.add_argument("--out", type=Path, help="write phase.npz and phase.png/pdf into this directory")
-    p.add_argument("--json", action="store_true", help="print the diagram (coords, landmarks, values) as JSON")
+    add_format_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a TTY)")
     p.set_defaults(func=cmd_phase)
     return p
 
 
+def _cli_rows(pd: PhaseDiagram) -> list[dict]:
+    """One row per parameter cell: its coordinates, H[Z_P] per level and every landmark (``pd.landmarks``)."""
+    pdims = [n for n in pd.dims if n != "t"]
+    rows = []
+    for idx in np.ndindex(*(len(pd.coords[n]) for n in pdims)):
+        row: dict = {n: pd.coords[n][i] for n, i in zip(pdims, idx)}
+        for lv, hp in pd.h_prior.items():
+            row[f"H_prior.{lv}"] = np.asarray(hp)[idx] if np.ndim(hp) else hp
+        for k, v in pd.landmarks.items():
+            row[k] = np.asarray(v)[idx]
+        rows.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()})
+    return rows
+
+
 def cmd_phase(args: argparse.Namespace) -> int:
+    from gmmtheory.cli import SIGMA_DEFINITION, emit, prepare_out, time_description
+
     axes = {args.x: _parse_values(args.x_values, "--x-values")}
     if args.y != "t":
         if args.y_values is None:
@@ -1068,38 +1384,50 @@ def cmd_phase(args: argparse.Namespace) -> int:
         if args.y == args.x:
             raise ValueError("--y must differ from --x")
         axes[args.y] = _parse_values(args.y_values, "--y-values")
+    elif args.y_values is not None:
+        raise ValueError("--y-values applies only when --y is a parameter (with --y t the times are --t); drop it")
     for name in ("d", "K"):
         if name in axes:
             axes[name] = np.unique(np.round(axes[name]).astype(int))
-    params = {k: getattr(args, k) for k in ("d", "mu", "K", "variance", "ratio", "a", "imbalance", "w")
-              if getattr(args, k) is not None and k not in axes}
+    given = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
+    on_axis = sorted(set(given) & set(axes))
+    if on_axis:
+        raise ValueError(f"--{on_axis[0]} is also an axis (--x/--y), so its fixed value would not act; drop it")
+    model = _infer_model(set(axes), args.model)
+    unused = sorted(set(given) - MODEL_PARAMS[model])
+    if unused:
+        raise ValueError(f"--{unused[0]} does not apply to model {model!r} (its parameters: "
+                         f"{', '.join(sorted(MODEL_PARAMS[model]))}); drop it or choose --model")
     t = None if args.t is None else _parse_values(args.t, "--t")
-    pd = phase_diagram(axes, t, model=args.model, process=args.process, params=params,
+    process = _check_process(args.process)
+    out_dir = prepare_out(args.out)
+    if args.cache is not None:
+        prepare_out(args.cache, "--cache")
+    pd = phase_diagram(axes, t, model=model, process=process, params=given,
                        quantities=tuple(q.strip() for q in args.quantities.split(",") if q.strip()),
                        n_samples=args.n_samples, key=args.seed, cache=args.cache,
                        progress=False if args.no_progress else None)
-    if args.out is not None:
-        pd.save(args.out / "phase.npz")
-        figure(pd, args.out, "phase")
-    if args.json:
-        print(json.dumps({"coords": pd.coords, "landmarks": pd.landmarks, "h_prior": pd.h_prior,
-                          "values": pd.values, "stderr": pd.stderr, "meta": pd.meta}, default=_json_default))
-    else:
-        print(f"# {pd!r}")
-        names = [k for k in ("t_S", "h10", "half", "h90", "peak", "fwhm_lo", "fwhm_hi") if k in pd.landmarks]
-        x = pd.dims[0]
-        print("  ".join([x.rjust(10)] + [n.rjust(10) for n in names]))
-        flat = {n: pd.landmarks[n].reshape(len(pd.coords[x]), -1)[:, 0] for n in names}
-        for i, xv in enumerate(pd.coords[x]):
-            print("  ".join([f"{xv:10.4g}"] + [f"{flat[n][i]:10.4g}" for n in names]))
-    if args.out is not None:
-        print(f"wrote {args.out / 'phase.npz'} and {args.out / 'phase.png'}", file=sys.stderr)
+    if out_dir is not None:
+        pd.save(out_dir / "phase.npz")
+        figure(pd, out_dir, "phase")
+    meta = {"mixture": f"model {model}, fixed parameters {pd.meta.get('params', given)}", "model": model,
+            "process": repr(process), "method": pd.meta.get("method"), "draws": args.n_samples, "key": args.seed,
+            "time_variable": "t", "time_units": time_description(process), "sigma": SIGMA_DEFINITION,
+            "H_Z": "per cell: columns H_prior.<level>", "H_units": "nats", "levels": list(pd.levels),
+            "quantities": sorted(pd.values), "diagram": pd.meta}
+    columns = {k: f"landmark {k} in t: {time_description(process)}" for k in pd.landmarks}
+    arrays = {"coords": pd.coords, "values": pd.values, "stderr": pd.stderr, "landmarks": pd.landmarks,
+              "h_prior": pd.h_prior} if args.format == "json" else {}
+    emit("phase", meta, _cli_rows(pd), columns, args.format, **arrays)
+    if out_dir is not None:
+        print(f"wrote {out_dir / 'phase.npz'} and {out_dir / 'phase.png'}", file=sys.stderr)
     return 0
 
 
 __all__ = [
     "MODELS",
     "PARAMS",
+    "CacheWarning",
     "PhaseDiagram",
     "add_parser",
     "build_mixture",

@@ -13,6 +13,14 @@ C_k = a² Σ_k + σ² I = U_k diag(c_k) U_kᵀ with c_kj = a² λ_kj + σ². Wit
 Everything is computed in log space (log_softmax / logsumexp), so separated classes and tiny weights are stable.
 x has shape (..., d); t is a scalar or an array broadcastable to x.shape[:-1]. The functions are jit/vmap
 friendly in x and t; the mixture's eigendecomposition is computed once (``GaussianMixture.spectrum``).
+
+Validation happens before any jax work (so before any XLA compilation) and raises ``ValueError``: the shape of x,
+the type of t (strings, booleans and complex numbers are refused; values of t are not checked, since t may be a
+tracer — use ``Process.check_times`` for that), and ``label``: an int, or an integer array whose values must lie in
+0..K−1 (0..M−1 with a partition). Concrete labels (Python ints, numpy arrays, concrete jax arrays) are checked
+eagerly; a label that is a jax tracer (inside ``jax.jit``/``vmap``) can only be checked for its integer dtype and
+shape, and an out-of-range traced label follows jax's indexing rules (negative values count from the end, values
+≥ K are clamped to the last label) without an error — validate labels before entering jit.
 """
 
 from __future__ import annotations
@@ -102,10 +110,71 @@ def _loglik_from(r: Array, c: Array) -> Array:
     return -0.5 * jnp.sum(r * r / c, axis=-1) - 0.5 * jnp.sum(jnp.log(c), axis=-1) - 0.5 * d * math.log(2 * math.pi)
 
 
+def _check_x_t(mixture: GaussianMixture, t: object, x: object) -> tuple[int, ...]:
+    """Eager checks of x's shape and t's type (no jax work, tracer-safe); returns x's shape."""
+    try:
+        shape = tuple(np.shape(x))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"x must be an array of shape (..., {mixture.d}); got {type(x).__name__}: {exc}") from None
+    if shape[-1:] != (mixture.d,):
+        raise ValueError(f"x must have shape (..., {mixture.d}) to match the mixture's dimension; got {shape}")
+    if isinstance(t, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
+        raise ValueError(f"t must be a real number or an array of real numbers; got {type(t).__name__} {t!r}")
+    kind = _dtype_kind(t)
+    if kind is not None and kind in "bcUSO":
+        raise ValueError(f"t must be a real number or an array of real numbers; got an array of dtype kind {kind!r}")
+    return shape
+
+
+def _dtype_kind(value: object) -> str | None:
+    """The numpy dtype kind of ``value`` (its own dtype, or that of np.asarray for lists); None when unknown."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, (list, tuple)):
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError):  # e.g. a list holding tracers
+            return None
+    try:
+        return None if dtype is None else np.dtype(dtype).kind
+    except TypeError:
+        return None
+
+
+def _check_label(label: object, n_labels: int, batch_shape: tuple[int, ...]) -> None:
+    """Eager check of a label: integer, broadcastable to the batch shape, values in 0..n_labels−1 when concrete."""
+    if isinstance(label, (bool, np.bool_)):
+        raise ValueError(f"label must be an integer in 0..{n_labels - 1} or an integer array; got {label!r}")
+    if isinstance(label, (int, np.integer)):
+        if not 0 <= int(label) < n_labels:
+            raise ValueError(f"label must be in 0..{n_labels - 1}; got {label}")
+        return
+    try:
+        shape = tuple(np.shape(label))
+    except (TypeError, ValueError):
+        raise ValueError(f"label must be an integer or an integer array; got {type(label).__name__}") from None
+    kind = _dtype_kind(label)
+    if kind is None or kind not in "iu":
+        raise ValueError(f"label must be an integer or an integer array; got {type(label).__name__} of dtype kind "
+                         f"{kind!r}")
+    try:
+        ok = np.broadcast_shapes(shape, batch_shape) == batch_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"label must be broadcastable to x.shape[:-1] = {batch_shape}; got shape {shape}")
+    if isinstance(label, jax.core.Tracer):
+        return  # traced: values are unknown here (see the module docstring)
+    values = np.asarray(label)
+    bad = values[(values < 0) | (values >= n_labels)]
+    if bad.size:
+        raise ValueError(
+            f"label must lie in 0..{n_labels - 1}; got {bad.size} value(s) outside, e.g. {np.unique(bad)[:5].tolist()}"
+        )
+
+
 def _prep(mixture: GaussianMixture, process: Process, t: object, x: object) -> tuple[MixtureArrays, Array, Array, Array]:
+    _check_x_t(mixture, t, x)
     x = jnp.asarray(x, dtype=jnp.result_type(float))
-    if x.shape[-1:] != (mixture.d,):
-        raise ValueError(f"x must have shape (..., {mixture.d}) to match the mixture's dimension; got {x.shape}")
     a, s2 = _a_s2(process, t, x.shape[:-1])
     return mixture_arrays(mixture), a, s2, x
 
@@ -169,18 +238,19 @@ def denoiser(
 ) -> Array:
     """E[X_0 | X_t = x] (label None), E[X_0 | X_t = x, Z = label], or with a partition E[X_0 | X_t = x, Z ∈ B_label].
 
-    ``label`` is an int or an integer array broadcastable to x.shape[:-1]. Shape (..., d).
+    ``label`` is an int or an integer array broadcastable to x.shape[:-1], with values in 0..K−1 (0..M−1 with a
+    partition); concrete labels are checked eagerly, traced ones cannot be (module docstring). Shape (..., d).
     """
     part = None if partition is None else check_partition(partition, mixture.K)
+    shape = _check_x_t(mixture, t, x)
+    if label is not None:
+        _check_label(label, mixture.K if part is None else part.M, shape[:-1])
     arr, a, s2, x = _prep(mixture, process, t, x)
     loglik, dens = loglik_and_denoisers(arr, a, s2, x)
     if label is None:
         weights = jax.nn.softmax(arr.log_weights + loglik, axis=-1)
     else:
         lab = jnp.broadcast_to(jnp.asarray(label), x.shape[:-1])
-        n_labels = mixture.K if part is None else part.M
-        if isinstance(label, (int, np.integer)) and not 0 <= int(label) < n_labels:
-            raise ValueError(f"label must be in 0..{n_labels - 1}; got {label}")
         # Within the group B: p(k | x, B) ∝ π_k N(x; aμ_k, C_k) (uniform prior weights if π_B = 0).
         weights = jax.nn.softmax(jnp.asarray(_group_log_priors(mixture, part))[lab] + loglik, axis=-1)
     return jnp.einsum("...k,...kd->...d", weights, dens)
@@ -199,6 +269,9 @@ def _group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> 
 
 def score(mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None) -> Array:
     """∇_x log p_t(x) = (a x̂_0(x) − x)/σ² (or the class-conditional score when ``label`` is given)."""
+    shape = _check_x_t(mixture, t, x)
+    if label is not None:
+        _check_label(label, mixture.K, shape[:-1])
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     a, s2 = _a_s2(process, t, x.shape[:-1])
     xhat = denoiser(mixture, process, t, x, label)
@@ -209,6 +282,9 @@ def eps_prediction(
     mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None
 ) -> Array:
     """ε̂(x) = E[ε | X_t = x] = (x − a x̂_0(x))/σ (class-conditional when ``label`` is given)."""
+    shape = _check_x_t(mixture, t, x)
+    if label is not None:
+        _check_label(label, mixture.K, shape[:-1])
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     a, s2 = _a_s2(process, t, x.shape[:-1])
     xhat = denoiser(mixture, process, t, x, label)

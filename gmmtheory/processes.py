@@ -23,7 +23,9 @@ All methods take scalars or arrays (numpy or jax) and are jit/vmap compatible; t
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import numbers
 from dataclasses import dataclass
 
 import jax
@@ -102,9 +104,16 @@ class Process:
 
 
 def check_times(t: object, process: Process, name: str = "t") -> np.ndarray:
-    """Return ``t`` as a float64 numpy array (scalar or 1-D), raising ``ValueError`` naming ``name`` if invalid."""
+    """Return ``t`` as a float64 numpy array (scalar or 1-D), raising ``ValueError`` naming ``name`` if invalid.
+
+    Strings (``"0.1"``), booleans (``True``) and complex numbers are refused rather than converted."""
+    if isinstance(t, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
+        raise ValueError(f"{name} must be a real number or a 1-D array of real numbers; got {type(t).__name__} {t!r}")
     try:
-        arr = np.asarray(t, dtype=np.float64)
+        raw = np.asarray(t)
+        if raw.dtype.kind in "bcUS":
+            raise TypeError
+        arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a real number or a 1-D array of real numbers; got {t!r}") from None
     if arr.ndim > 1:
@@ -119,6 +128,59 @@ def check_times(t: object, process: Process, name: str = "t") -> np.ndarray:
             f"got values from {arr.min():g} to {arr.max():g}"
         )
     return arr
+
+
+
+def check_real(value: object, name: str) -> float:
+    """``value`` as a finite Python float, or ``ValueError`` naming ``name``.
+
+    Accepts Python and numpy real numbers (int, float, np.integer, np.floating) and 0-d real arrays; refuses
+    booleans, strings, None, complex numbers, arrays with more than one element, NaN and ±inf."""
+    what = f"{name} must be a finite real number (int or float)"
+    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
+        raise ValueError(f"{what}; got {type(value).__name__} {value!r}")
+    if not isinstance(value, numbers.Real):
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError):
+            arr = np.asarray(None)
+        if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+            raise ValueError(f"{what}; got {type(value).__name__} {value!r}")
+        value = arr.item()
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what}; got {type(value).__name__} {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{what}, not NaN or inf; got {value!r}")
+    return v
+
+
+def check_count(value: object, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python int ≥ ``minimum``, or ``ValueError`` naming ``name``.
+
+    Accepts Python and numpy integers; refuses booleans, floats (even integral ones such as 2.0), strings and None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer ≥ {minimum} (not a float or bool); got "
+                         f"{type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _check_schedule_table(values: object, name: str) -> np.ndarray:
+    """A 1-D float64 table of real numbers, or ``ValueError`` naming ``name`` (text, booleans, complex refused)."""
+    try:
+        raw = np.asarray(values)
+        if raw.dtype.kind not in "iuf":
+            raise TypeError
+        return np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D table of real numbers; got {type(values).__name__}") from None
+
+
+def _check_label(label: object, name: str) -> str:
+    if not isinstance(label, str):
+        raise ValueError(f"{name} must be a string; got {type(label).__name__} {label!r}")
+    return label
 
 
 @dataclass(frozen=True)
@@ -155,10 +217,9 @@ class VP(Process):
     t_max = 1.0
 
     def __post_init__(self) -> None:
-        if not np.isfinite(self.beta_min) or self.beta_min <= 0:
+        if check_real(self.beta_min, "beta_min") <= 0:
             raise ValueError(f"beta_min must be finite and > 0; got {self.beta_min!r}")
-        if not np.isfinite(self.beta_max):
-            raise ValueError(f"beta_max must be finite; got {self.beta_max!r}")
+        check_real(self.beta_max, "beta_max")
         if self.beta_max < self.beta_min:
             raise ValueError(f"beta_max must be ≥ beta_min; got beta_max={self.beta_max!r} < {self.beta_min!r}")
 
@@ -185,7 +246,8 @@ class VP(Process):
     @staticmethod
     def from_betas(betas: object, name: str = "discrete VP") -> DiscreteVP:
         """Discrete VP from a β table: ᾱ_n = Π_{i ≤ n} (1 − β_i)."""
-        b = np.asarray(betas, dtype=np.float64)
+        b = _check_schedule_table(betas, "betas")
+        _check_label(name, "name")
         if b.ndim != 1 or b.size < 2 or not np.all(np.isfinite(b)) or np.any(b <= 0) or np.any(b >= 1):
             raise ValueError("betas must be a 1-D table of at least 2 values in (0, 1)")
         return DiscreteVP(tuple(np.cumprod(1.0 - b).tolist()), name)
@@ -193,17 +255,31 @@ class VP(Process):
     @staticmethod
     def from_alphas_cumprod(alphas_cumprod: object, name: str = "discrete VP") -> DiscreteVP:
         """Discrete VP from an ᾱ table (strictly decreasing, in (0, 1))."""
-        return DiscreteVP(tuple(np.asarray(alphas_cumprod, dtype=np.float64).tolist()), name)
+        table = _check_schedule_table(alphas_cumprod, "alphas_cumprod")
+        return DiscreteVP(tuple(table.tolist()), _check_label(name, "name"))
 
     @staticmethod
     def ddpm_linear(n_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> DiscreteVP:
         """DDPM's linear schedule (Ho et al.): β linear from 1e-4 to 0.02 over 1000 steps."""
+        n_steps, beta_start, beta_end = _check_linear_schedule(n_steps, beta_start, beta_end)
         return VP.from_betas(np.linspace(beta_start, beta_end, n_steps), "DDPM linear")
 
     @staticmethod
     def sd15(n_steps: int = 1000, beta_start: float = 0.00085, beta_end: float = 0.012) -> DiscreteVP:
         """Stable Diffusion 1.5's "scaled_linear" schedule: √β linear from √0.00085 to √0.012 over 1000 steps."""
+        n_steps, beta_start, beta_end = _check_linear_schedule(n_steps, beta_start, beta_end)
         return VP.from_betas(np.linspace(beta_start**0.5, beta_end**0.5, n_steps) ** 2, "SD1.5 scaled linear")
+
+
+
+def _check_linear_schedule(n_steps: object, beta_start: object, beta_end: object) -> tuple[int, float, float]:
+    """Validate the arguments of ``VP.ddpm_linear`` / ``VP.sd15``: n_steps an integer ≥ 2, 0 < β_start, β_end < 1."""
+    n = check_count(n_steps, "n_steps", 2)
+    lo, hi = check_real(beta_start, "beta_start"), check_real(beta_end, "beta_end")
+    for v, nm in ((lo, "beta_start"), (hi, "beta_end")):
+        if not 0 < v < 1:
+            raise ValueError(f"{nm} must lie strictly between 0 and 1; got {v!r}")
+    return n, lo, hi
 
 
 @dataclass(frozen=True)
@@ -219,7 +295,8 @@ class DiscreteVP(Process):
     name = "DiscreteVP"
 
     def __post_init__(self) -> None:
-        ab = np.asarray(self.alphas_cumprod)
+        ab = _check_schedule_table(self.alphas_cumprod, "alphas_cumprod")
+        _check_label(self.label, "label")
         if ab.ndim != 1 or ab.size < 2 or not np.all(np.isfinite(ab)) or np.any(ab <= 0) or np.any(ab >= 1):
             raise ValueError("alphas_cumprod must be a 1-D table of at least 2 values in (0, 1)")
         if np.any(np.diff(ab) >= 0):
@@ -289,7 +366,7 @@ class EDM(Process):
     name = "EDM"
 
     def __post_init__(self) -> None:
-        if not np.isfinite(self.sigma_data) or self.sigma_data <= 0:
+        if check_real(self.sigma_data, "sigma_data") <= 0:
             raise ValueError(f"sigma_data must be finite and > 0; got {self.sigma_data!r}")
 
     def alpha(self, t: ArrayLike) -> Array:
@@ -373,11 +450,11 @@ def time_factors(process: Process, times: object) -> dict[str, np.ndarray]:
 
 def edm_sigma_grid(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> np.ndarray:
     """EDM's sampling grid σ_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0..N−1 (decreasing)."""
-    if not isinstance(n_steps, (int, np.integer)) or n_steps < 2:
-        raise ValueError(f"n_steps must be an integer ≥ 2; got {n_steps!r}")
-    if not (0 < sigma_min < sigma_max) or not np.isfinite(sigma_max):
+    n_steps = check_count(n_steps, "n_steps", 2)
+    sigma_min, sigma_max = check_real(sigma_min, "sigma_min"), check_real(sigma_max, "sigma_max")
+    if not (0 < sigma_min < sigma_max):
         raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got {sigma_min!r}, {sigma_max!r}")
-    if not (np.isfinite(rho) and rho > 0):
+    if check_real(rho, "rho") <= 0:
         raise ValueError(f"rho must be finite and > 0; got {rho!r}")
     i = np.arange(n_steps) / (n_steps - 1)
     return (sigma_max ** (1 / rho) + i * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
@@ -397,4 +474,8 @@ def get_process(name: str, **kwargs: float) -> Process:
     key = str(name).lower()
     if key not in table:
         raise ValueError(f"process must be one of {sorted(table)}; got {name!r}")
+    params = inspect.signature(table[key]).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise ValueError(f"process {key!r} takes the parameters {sorted(params)}; got unknown {unknown}")
     return table[key](**kwargs)

@@ -1,48 +1,67 @@
-"""The entropy rate dH[Z_P | X_t]/dτ, in native time τ = t, in τ = log σ(t) or in the log-SNR τ = λ(t) = log γ.
+"""The entropy rate dH[Z_P | X_t]/dτ, in native time τ = t, in τ = log σ or in the log-SNR τ = λ(t) = log γ.
 
-Since H depends on time only through γ, every rate is one function of λ times a chain-rule factor:
-dH/dt = dH/dλ · dλ/dt and dH/d log σ = dH/dt / (d log σ/dt). H grows in forward time (dH/dt ≥ 0) and falls with
-the SNR (dH/dλ ≤ 0).
+σ is the EDM noise level σ = σ(t)/a(t) = e^{−λ/2} (the same in every process at equal SNR; for EDM with
+σ_data = 1 and VE it is the process's own σ). Since H depends on time only through λ, every rate is the one
+function dH/dλ times a chain-rule factor: dH/dt = dH/dλ · dλ/dt and dH/d log σ = −2 dH/dλ. H grows in forward time
+(dH/dt ≥ 0, dH/d log σ ≥ 0) and falls with the SNR (dH/dλ ≤ 0). dλ/dt is taken from the inverse map t(λ) where
+the forward derivative overflows (``log_snr_and_slope``), so the rate is finite — and tends to 0 — at large times.
 
 Methods (``method=``):
 
 - ``"closed_form"``: two classes, shared covariance, any weights (where the entropy's ``"quadrature"`` applies).
   The posterior is that of the binary-input channel Y = √s X + N, X = ±1 with prior (π_0, π_1), at the effective
-  SNR s(t) (``binary_snr``). By I-MMSE, dI/ds = ½ mmse_b(s) with
+  SNR s(λ) = Σ_u q_u γ/(γu + 1) (``binary_snr_of_log_snr``; u the eigenvalues of Σ, q_u = |P_u m|²,
+  m = (μ_0 − μ_1)/2). By I-MMSE, dI/ds = ½ mmse_b(s) with
 
       mmse_b(s) = E(X − E[X|Y])² = 1 − E(p_0 − p_1)² = 4 E[p_0(Y) p_1(Y)]
 
-  (equal weights: 1 − E tanh(s + √s N)), so dH/dt = −½ mmse_b(s) ds/dt, with ds/dt by autodiff of ``binary_snr``.
+  (equal weights: 1 − E tanh(s + √s N)), so dH/dλ = −½ mmse_b(s) ds/dλ, ds/dλ = Σ_u q_u γ/(γu + 1)².
   E[p_0 p_1] is integrated over the log-likelihood ratio L ~ N(±2s, 4s) with the entropy quadrature's rule:
   Gauss–Hermite in ξ for s < 1, windowed composite Gauss–Legendre in L for s ≥ 1 (``binary_mmse``). Exact to ~1e-12.
 - ``"denoiser_gap"`` (any mixture, any partition): by I-MMSE applied to I(Z_P; X_t),
 
-      dH/dλ = −½ γ E‖x̂_0(X_t, Z_P) − x̂_0(X_t)‖² = −½ γ E[Σ_B p_t(B | X_t) ‖x̂_0(X_t, B) − x̂_0(X_t)‖²],
+      dH/dλ = −½ γ E‖x̂_0(X_t, Z_P) − x̂_0(X_t)‖² = −½ σ² E[Σ_B p_t(B | X_t) ‖Σ_k w_kB (g_k − g_ref)‖²],
 
-  the second form averaging the first over Z_P given X_t (Rao–Blackwell: same mean, smaller variance). Monte Carlo
-  over X_t = a X_0 + σ ε, stratified by the class of X_0, with the same (X_0, ε) at every time (common random
-  numbers), in chunks of bounded size; dH/dt = −½ (dγ/dt) E‖…‖².
-- ``"autodiff"``: the derivative in t of a Monte Carlo estimator of H itself (common random numbers, forward-mode
-  ``jax.jvp`` with tangents da/dt and dσ²/dt). Shared covariance: the reduced statistics with v(t) = Σ_u
-  √(a²/(a²u + σ²)) G_u^{½} ξ_u summed over the distinct eigenvalues u of Σ (a fixed square root of each Gram block,
-  so no eigen-decomposition is differentiated); per-class isotropic: the reduced statistics with a χ² for the
-  orthogonal complement; anything else: the full-dimensional Monte Carlo kernel in each class's eigenbasis. The
+  with g_k = C_k⁻¹(x − aμ_k) (C_k = a²Σ_k + σ²I) and the posterior differences w_kB = p(k|x, B) − p(k|x), because
+  x̂_0(x, k) = x/a − (σ²/a) g_k. The second form averages the first over Z_P given X_t (Rao–Blackwell) and never
+  subtracts two O(1) denoisers whose difference is O(σ²) (see ``_gap_kernel``), so it holds its accuracy at any
+  SNR (EDM σ = 1e-12 included) and on singular covariances. Monte Carlo over X_t = a X_0 + σ ε, stratified by the
+  class of X_0, with the same (X_0, ε) at every time (common random numbers), in chunks of bounded size.
+- ``"autodiff"``: the derivative in λ of a Monte Carlo estimator of H itself (common random numbers, forward-mode
+  ``jax.jvp``). Shared covariance: the reduced statistics with v = Σ_u √(a²/(a²u + σ²)) G_u^{½} ξ_u summed over
+  the distinct eigenvalues u of Σ (a fixed square root of each Gram block, so no eigen-decomposition is
+  differentiated); per-class isotropic: the reduced statistics with a χ² for the orthogonal complement; anything
+  else: the full-dimensional Monte Carlo kernel in each class's eigenbasis with antithetic noise (±ε). The
   per-draw derivatives are i.i.d., which gives the standard error.
 - ``"auto"``: closed_form where it applies, else denoiser_gap.
 
-Rates need σ(t) > 0 (at σ = 0 the log-SNR is infinite and, for singular covariances, H is not differentiable).
+The Monte Carlo kernels run in scale-free coordinates of λ ((a, σ²) = (1, e^{−λ}) for λ > 0, (e^{λ/2}, 1) else;
+H depends on λ only) and return dH/dλ divided by σ², which is multiplied back in log space: nothing overflows or
+underflows before the answer does. Beyond λ = 600 (denoiser_gap) or λ = 40 (autodiff, σ ≈ 2e-9) the σ → 0 limit
+of dH/dλ / σ² is used (its relative error is O(σ²) for non-singular covariances).
+
+Rates need σ(t) > 0 (at σ = 0 the log-SNR is infinite and, for singular covariances, H is not differentiable);
+t = 0 is refused before any jax work.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from gmmtheory.entropy.api import PRECISIONS, _check_inputs, precision_scope
+from gmmtheory.entropy.api import (
+    DEFAULT_MAX_WORK,
+    PRECISIONS,
+    _check_inputs,
+    _check_max_work,
+    estimated_work,
+    precision_scope,
+)
 from gmmtheory.entropy.common import (
     EntropyResult,
     apply_functional,
@@ -58,8 +77,8 @@ from gmmtheory.entropy.common import (
 from gmmtheory.entropy.quadrature import SWITCH_SNR, gauss_hermite, window_rule
 from gmmtheory.entropy.reduced import _mean_span, gram_over_time, shared_gram_blocks
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
-from gmmtheory.posterior import MixtureArrays, loglik_and_denoisers, mixture_arrays, to_bases
-from gmmtheory.processes import Process, check_times, time_factors
+from gmmtheory.posterior import MixtureArrays, _loglik_from, _residuals, from_bases, mixture_arrays, to_bases
+from gmmtheory.processes import EDM, OU, VE, VP, Flow, Process, check_times
 
 RATE_METHODS = ("auto", "closed_form", "denoiser_gap", "autodiff")
 WRTS = ("t", "log_sigma", "log_snr")
@@ -76,10 +95,6 @@ def _pow2_floor(n: int) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ time factors
-def _elementwise_grad(fn, t: Array) -> Array:
-    return jax.vmap(jax.grad(fn))(t)
-
-
 def _bucket(n: int) -> int:
     """Pad lengths to powers of two (≥ 8) so that time grids of similar sizes share one compilation."""
     return max(8, 1 << (max(1, int(n)) - 1).bit_length())
@@ -90,14 +105,61 @@ def _padded(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x, np.full(_bucket(x.size) - x.size, x[-1])])
 
 
-def _per_t(wrt: str, f: dict[str, np.ndarray]) -> np.ndarray:
-    """dt/dτ for τ = wrt (multiply a rate in t by it to get the rate in τ)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if wrt == "t":
-            return np.ones_like(f["a"])
-        if wrt == "log_snr":
-            return 1.0 / f["dlam"]
-        return 1.0 / f["dlogsig"]
+_NOISE_FREE_AT_ZERO = (OU, VP, VE, EDM, Flow)  # processes with σ(0) = 0 (checked before any jax work)
+
+
+@functools.partial(jax.jit, static_argnames=("process",))
+def _log_snr_kernel(process: Process, t: Array) -> tuple[Array, Array, Array]:
+    """λ(t), dλ/dt by forward autodiff and dt/dλ by autodiff of the inverse map at λ(t), elementwise."""
+    lam = process.log_snr(t)
+    fwd = jax.vmap(jax.grad(process.log_snr))(t)
+    inv = jax.vmap(jax.grad(process.t_from_log_snr))(lam)
+    return lam, fwd, inv
+
+
+def log_snr_and_slope(process: Process, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """λ(t) and dλ/dt (float64 numpy, 1-D), where dλ/dt never overflows or underflows needlessly.
+
+    dλ/dt is the forward derivative where it is finite and non-zero, else 1/(dt/dλ) from the inverse map t(λ):
+    for OU λ = −log(e^{2t} − 1) and dλ/dt = −2e^{2t}/(e^{2t} − 1), which overflows to inf/inf from t ≈ 355, while
+    t(λ) = ½ log(1 + e^{−λ}) gives dt/dλ = −½ sigmoid(−λ) → −½, so dλ/dt → −2.
+    """
+    flat = np.asarray(times, dtype=np.float64)
+    with precision_scope("float64"), np.errstate(all="ignore"):
+        try:
+            out = _log_snr_kernel(process, jnp.asarray(_padded(flat)))
+        except (TypeError, ValueError):  # an unhashable process: no jit cache, same formulas
+            out = _log_snr_kernel.__wrapped__(process, jnp.asarray(flat))
+        lam, fwd, inv = (np.asarray(v, dtype=np.float64)[: flat.size] for v in out)
+        slope = np.where(np.isfinite(fwd) & (fwd != 0), fwd, 1.0 / inv)
+    return lam, slope
+
+
+def _coordinates(lam: np.ndarray, lam_cap: float) -> dict[str, np.ndarray]:
+    """Scale-free coordinates of the log-SNR: H depends on t only through λ, so every kernel runs at
+    (a, σ²) = (1, e^{−λ}) for λ > 0 and (e^{λ/2}, 1) for λ ≤ 0 (neither overflows), at λ_eff = min(λ, lam_cap).
+
+    Returns a, σ² and the tangents (da, dσ²) = (0, −1) for λ_eff > 0 — i.e. d/dλ divided by σ² — and (a/2, 0) for
+    λ_eff ≤ 0 — i.e. d/dλ itself. A kernel's tangent output is multiplied by σ² at the true λ, e^{−max(λ, 0)}, to
+    give d/dλ (in log space, ``_scaled``, so e.g. EDM at σ = 1e-200 still gives dH/dσ ≈ σ·const).
+    """
+    eff = np.minimum(lam, lam_cap)
+    pos = eff > 0
+    with np.errstate(over="ignore"):
+        a = np.where(pos, 1.0, np.exp(0.5 * np.minimum(eff, 0.0)))
+        s2 = np.where(pos, np.exp(-np.maximum(eff, 0.0)), 1.0)
+    return {
+        "a": a,
+        "s2": s2,
+        "da": np.where(pos, 0.0, 0.5 * a),
+        "ds2": np.where(pos, -1.0, 0.0),
+    }
+
+
+def _scaled(log_s2: np.ndarray, dlam_dtau: np.ndarray) -> np.ndarray:
+    """σ²(λ) · dλ/dτ computed as sign · exp(log σ² + log|dλ/dτ|) (no overflow or underflow in the product)."""
+    with np.errstate(divide="ignore"):
+        return np.sign(dlam_dtau) * np.exp(log_s2 + np.log(np.abs(dlam_dtau)))
 
 
 # -------------------------------------------------------------------------------------------- closed form (K = 2)
@@ -151,31 +213,44 @@ def binary_mmse(s: object, weights: object = None) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)[: flat.size].reshape(s_arr.shape)
 
 
-@functools.partial(jax.jit, static_argnames=("process",))
-def _snr_and_slope(process: Process, uniq: Array, blocks: Array, t: Array) -> tuple[Array, Array]:
-    """s(t) = ¼ (M_00 − 2M_01 + M_11) (as in ``binary_snr``) and ds/dt by autodiff, elementwise in t."""
+def binary_snr_of_log_snr(mixture: GaussianMixture, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s(λ) = Σ_u q_u γ/(γu + 1) and ds/dλ = Σ_u q_u γ/(γu + 1)² (γ = e^λ; float64 numpy, no jax).
 
-    def snr(u):
-        M = gram_over_time(uniq, blocks, process.alpha(u)[None], process.sigma(u)[None] ** 2)[0]
-        return 0.25 * (M[0, 0] - 2.0 * M[0, 1] + M[1, 1])
+    u runs over the distinct eigenvalues of the shared Σ and q_u = |P_u m|², m = (μ_0 − μ_1)/2, from the Gram
+    blocks of the means (``shared_gram_blocks``; s = ¼ (M_00 − 2M_01 + M_11) as in ``binary_snr``).
+    """
+    s, ds_scaled = _binary_snr_scaled(mixture, np.asarray(lam, np.float64))
+    with np.errstate(under="ignore"):
+        return s, ds_scaled * np.exp(-np.maximum(lam, 0.0))
 
-    return jax.vmap(snr)(t), _elementwise_grad(snr, t)
 
-
-def _closed_form_rate_t(mixture: GaussianMixture, process: Process, times: np.ndarray, part: Partition) -> np.ndarray:
-    """dH/dt = −½ mmse_b(s) ds/dt (float64 numpy, 1-D)."""
-    if part.M == 1 or np.any(mixture.weights == 0):
-        return np.zeros_like(times)
+def _binary_snr_scaled(mixture: GaussianMixture, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """s(λ) and (ds/dλ)/σ², σ² = e^{−max(λ, 0)}: for λ > 0 written with e^{−λ} (s = Σ q/(u + e^{−λ}),
+    (ds/dλ)/e^{−λ} = Σ q/(u + e^{−λ})²), so nothing overflows or underflows unless s itself does."""
     uniq, blocks = shared_gram_blocks(mixture)
-    with precision_scope("float64"):
-        args = (jnp.asarray(uniq), jnp.asarray(blocks), jnp.asarray(_padded(times)))
-        try:
-            s, ds = _snr_and_slope(process, *args)
-        except (TypeError, ValueError):  # an unhashable process
-            s, ds = _snr_and_slope.__wrapped__(process, *args)
-    s = np.asarray(s, np.float64)[: times.size]
-    ds = np.asarray(ds, np.float64)[: times.size]
-    return -0.5 * binary_mmse(s, mixture.weights) * ds
+    u = np.asarray(uniq, np.float64)
+    q = np.clip(0.25 * (blocks[:, 0, 0] - 2.0 * blocks[:, 0, 1] + blocks[:, 1, 1]), 0.0, None)
+    lam = lam[..., None]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        g = np.exp(np.minimum(lam, 0.0))  # γ for λ ≤ 0
+        e = np.exp(-np.maximum(lam, 0.0))  # 1/γ for λ > 0
+        pos = lam > 0
+        s = np.where(pos, q / (u + e), q * g / (g * u + 1.0))
+        ds = np.where(pos, q / (u + e) ** 2, q * g / (g * u + 1.0) ** 2)
+        s = np.where(q > 0, s, 0.0)
+        ds = np.where(q > 0, ds, 0.0)
+    return np.sum(s, axis=-1), np.sum(ds, axis=-1)
+
+
+def _closed_form_rate_scaled(mixture: GaussianMixture, lam: np.ndarray, part: Partition) -> np.ndarray:
+    """(dH/dλ)/σ² = −½ mmse_b(s) (ds/dλ)/σ², σ² = e^{−max(λ, 0)} (float64 numpy, 1-D); exactly 0 where mmse_b(s)
+    underflows (s ≳ 1500)."""
+    if part.M == 1 or np.any(mixture.weights == 0):
+        return np.zeros_like(lam)
+    s, ds = _binary_snr_scaled(mixture, lam)
+    mmse = binary_mmse(np.minimum(s, 1e4), mixture.weights)
+    with np.errstate(invalid="ignore"):
+        return np.where((mmse > 0) & (s < 1e4), -0.5 * mmse * ds, 0.0)
 
 
 # ------------------------------------------------------------------------------------------- shared helpers (MC)
@@ -227,11 +302,21 @@ def _over_time_blocks(fn, a: np.ndarray, s2: np.ndarray, block: int, *extra: np.
 
 
 # ------------------------------------------------------------------------------------------------ denoiser gap
-@functools.partial(jax.jit, static_argnames=("chunk",))
-def _gap_kernel(arr: MixtureArrays, keys, classes, a, s2, member, *, chunk):
-    """Per chunk and time: mean and M2 over draws of Σ_B p(B|x) ‖x̂_0(x, B) − x̂_0(x)‖², x = a X_0 + σ ε."""
+@functools.partial(jax.jit, static_argnames=("chunk", "shared"))
+def _gap_kernel(arr: MixtureArrays, keys, classes, a, s2, member, *, chunk, shared):
+    """Per chunk and time: mean and M2 over draws of G(x) = Σ_B p(B|x) ‖Σ_k w_kB (g_k(x) − g_ref(x))‖².
+
+    x = a X_0 + σ ε; g_k = C_k⁻¹(x − aμ_k) (C_k = a²Σ_k + σ²I, the negated component score), so that
+    x̂_0(x, k) = x/a − (σ²/a) g_k and x̂_0(x, B) − x̂_0(x) = −(σ²/a) Σ_k w_kB g_k with the posterior differences
+    w_kB = p(k|x, B) − p(k|x): p(k|x)(1 − p(B|x))/p(B|x) for k ∈ B (1 − p(B|x) summed over the other groups, never
+    as a difference) and −p(k|x) for k ∉ B. Σ_k w_kB = 0, so g_ref (the most probable component) is subtracted
+    exactly; with a shared covariance g_k − g_ref = a C⁻¹(μ_ref − μ_k) in closed form. Then
+    γ ‖x̂_0(x, B) − x̂_0(x)‖² = σ² ‖Σ_k w_kB (g_k − g_ref)‖², free of the cancellation of x̂_0(x, B) − x̂_0(x) ≈ O(σ²)
+    computed from O(1) denoisers.
+    """
     T = a.shape[0]
     group_of = jnp.argmax(member, axis=1)  # (K,)
+    inside = member > 0  # (K, M)
     sig = jnp.sqrt(s2)
 
     def one_chunk(args):
@@ -241,17 +326,25 @@ def _gap_kernel(arr: MixtureArrays, keys, classes, a, s2, member, *, chunk):
         x = a[:, None, None] * x0[None] + sig[:, None, None] * eps[None]  # (T, n, d)
         a_b = jnp.broadcast_to(a[:, None], (T, chunk))
         s2_b = jnp.broadcast_to(s2[:, None], (T, chunk))
-        loglik, dens = loglik_and_denoisers(arr, a_b, s2_b, x)  # (T, n, K), (T, n, K, d)
-        log_p = jax.nn.log_softmax(arr.log_weights + loglik, axis=-1)
-        log_pb = jax.nn.logsumexp(jnp.where(member > 0, log_p[..., :, None], -jnp.inf), axis=-2)  # (T, n, M)
-        own = log_pb[..., group_of]  # log p(B(k) | x) for every k
-        w_in = jnp.where(jnp.isfinite(own), jnp.exp(log_p - jnp.where(jnp.isfinite(own), own, 0.0)), 0.0)
+        r, c = _residuals(arr, a_b, s2_b, x)  # (T, n, K, d) in each component's basis
+        log_p = jax.nn.log_softmax(arr.log_weights + _loglik_from(r, c), axis=-1)  # (T, n, K)
+        ref = jnp.argmax(log_p, axis=-1)  # (T, n)
+        if shared:
+            own_ref = arr.means_own[ref]  # (T, n, d)
+            diff = from_bases(arr.basis, a_b[..., None, None] * (own_ref[..., None, :] - arr.means_own) / c)
+        else:
+            g = from_bases(arr.basis, r / c)  # (T, n, K, d)
+            diff = g - jnp.take_along_axis(g, ref[..., None, None], axis=-2)
+        log_pb = jax.nn.logsumexp(jnp.where(inside, log_p[..., :, None], -jnp.inf), axis=-2)  # (T, n, M)
+        log_nb = jax.nn.logsumexp(jnp.where(inside, -jnp.inf, log_p[..., :, None]), axis=-2)  # log(1 − p(B|x))
+        own, other = log_pb[..., group_of], log_nb[..., group_of]  # (T, n, K) for the group of each k
+        ok = jnp.isfinite(own)
+        w_in = jnp.where(ok, jnp.exp(log_p - jnp.where(ok, own, 0.0) + other), 0.0)  # p(k|x,B) − p(k|x), k ∈ B
         p = jnp.exp(log_p)
-        xhat = jnp.einsum("tnk,tnkd->tnd", p, dens)
-        xhat_b = jnp.einsum("tnk,km,tnkd->tnmd", w_in, member, dens)
-        gap = jnp.sum((xhat_b - xhat[:, :, None, :]) ** 2, axis=-1)  # (T, n, M)
-        g = jnp.sum(jnp.exp(log_pb) * gap, axis=-1)  # (T, n)
-        return chunk_moments(g)
+        W = jnp.where(inside, w_in[..., :, None], -p[..., :, None])  # (T, n, K, M)
+        v = jnp.einsum("tnkm,tnkd->tnmd", W, diff)
+        g_val = jnp.sum(jnp.exp(log_pb) * jnp.sum(v * v, axis=-1), axis=-1)  # (T, n)
+        return chunk_moments(g_val)
 
     return jax.lax.map(one_chunk, (keys, classes))
 
@@ -259,16 +352,17 @@ def _gap_kernel(arr: MixtureArrays, keys, classes, a, s2, member, *, chunk):
 def _denoiser_gap(
     mixture: GaussianMixture, a: np.ndarray, s2: np.ndarray, part: Partition, n_samples: int, key: Array
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """E Σ_B p(B|X_t) ‖x̂_0(X_t, B) − x̂_0(X_t)‖² over times (value, stderr, n_used)."""
+    """E G(X_t) (``_gap_kernel``) over times (value, stderr, n_used); dH/dλ = −½ σ² E G."""
     K, d = mixture.K, mixture.d
     n_per_class = -(-n_samples // K)
-    block, chunk = _time_blocks(a.shape[0], K * d, 2 * d, n_per_class)
+    block, chunk = _time_blocks(a.shape[0], 2 * K * d, 2 * d, n_per_class)
     n_chunks = -(-n_per_class // chunk)
     keys = jax.random.split(key, K * n_chunks)
     classes = jnp.repeat(jnp.arange(K), n_chunks)
-    arr = mixture_arrays(mixture)
+    arr = mixture_arrays(mixture.centred())
     member = jnp.asarray(part.membership())
-    fn = lambda a_b, s2_b: _gap_kernel(arr, keys, classes, a_b, s2_b, member, chunk=chunk)
+    shared = bool(mixture.shared_covariance)
+    fn = lambda a_b, s2_b: _gap_kernel(arr, keys, classes, a_b, s2_b, member, chunk=chunk, shared=shared)
     means, m2 = _over_time_blocks(fn, a, s2, block)
     value, stderr = _stratified(means, m2, K, n_chunks, chunk, mixture.weights)
     return value, stderr, K * n_chunks * chunk
@@ -293,8 +387,8 @@ def _ad_shared_kernel(keys, uniq, blocks, roots, log_w, membership, a, s2, da, d
 
         def values(a, s2):
             M = gram_over_time(uniq, blocks, a, s2)  # (T, K, K)
-            w = a[:, None] ** 2 / (a[:, None] ** 2 * uniq[None, :] + s2[:, None])  # (T, U)
-            v = jnp.einsum("tu,nul->tnl", jnp.sqrt(w), y)  # (T, n, K)
+            root_w = a[:, None] * jax.lax.rsqrt(a[:, None] ** 2 * uniq[None, :] + s2[:, None])  # √w, smooth at a = 0
+            v = jnp.einsum("tu,nul->tnl", root_w, y)  # (T, n, K)
             diag = jnp.diagonal(M, axis1=1, axis2=2)
 
             def per_class(acc, z):
@@ -354,7 +448,11 @@ def _ad_iso_kernel(keys, m, var, log_w, membership, a, s2, da, ds2, *, chunk, d)
 
 @functools.partial(jax.jit, static_argnames=("chunk",))
 def _ad_mc_kernel(arr: MixtureArrays, keys, classes, membership, a, s2, da, ds2, *, chunk):
-    """Any mixture: logits log π_k − ½ Σ_j r_kj²/c_kj − ½ Σ_j log c_kj, r_k = a A_k + σ B_k (draws of class z)."""
+    """Any mixture: logits log π_k − ½ Σ_j r_kj²/c_kj − ½ Σ_j log c_kj, r_k = a A_k ± σ B_k (draws of class z).
+
+    Antithetic noise: each draw averages the entropies at +ε and −ε. The pathwise derivative has a zero-mean term
+    ∇f·ε dσ/dλ of order σ whose variance would swamp the O(σ²) rate at high SNR; in the pair it cancels to O(σ²).
+    """
     K, d = arr.means.shape
 
     def one_chunk(args):
@@ -367,13 +465,12 @@ def _ad_mc_kernel(arr: MixtureArrays, keys, classes, membership, a, s2, da, ds2,
         def values(a, s2):
             c = a[:, None, None] ** 2 * arr.evals[None] + s2[:, None, None]
             sums = jnp.einsum("nkdi,tkd->tnki", stats, 1.0 / c)
-            quad = (
-                a[:, None, None] ** 2 * sums[..., 0]
-                + 2.0 * (a * jnp.sqrt(s2))[:, None, None] * sums[..., 1]
-                + s2[:, None, None] * sums[..., 2]
-            )
-            logits = arr.log_weights - 0.5 * quad - 0.5 * jnp.sum(jnp.log(c), axis=-1)[:, None, :]
-            return apply_functional(logits, membership, "entropy")
+            even = a[:, None, None] ** 2 * sums[..., 0] + s2[:, None, None] * sums[..., 2]
+            odd = 2.0 * (a * jnp.sqrt(s2))[:, None, None] * sums[..., 1]
+            base = arr.log_weights - 0.5 * jnp.sum(jnp.log(c), axis=-1)[:, None, :]
+            plus = apply_functional(base - 0.5 * (even + odd), membership, "entropy")
+            minus = apply_functional(base - 0.5 * (even - odd), membership, "entropy")
+            return 0.5 * (plus + minus)
 
         return _jvp_moments(values, a, s2, da, ds2)
 
@@ -388,7 +485,8 @@ def _merge_iid(means, m2, chunk: int) -> tuple[np.ndarray, np.ndarray, int]:
 def _autodiff(
     mixture: GaussianMixture, f: dict[str, np.ndarray], membership: np.ndarray | None, n_samples: int, key: Array
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """dH/dt of a common-random-numbers estimator of H (value, stderr, n_used)."""
+    """The derivative of a common-random-numbers estimator of H along the tangents (da, dσ²) at (a, σ²) of ``f``
+    (``_coordinates``): value, stderr, n_used."""
     K, d, T = mixture.K, mixture.d, f["a"].shape[0]
     memb = None if membership is None else jnp.asarray(membership)
     log_w = jnp.asarray(log_weights(mixture))
@@ -421,7 +519,7 @@ def _autodiff(
     n_chunks = -(-n_per_class // chunk)
     keys = jax.random.split(key, K * n_chunks)
     classes = jnp.repeat(jnp.arange(K), n_chunks)
-    arr = mixture_arrays(mixture)
+    arr = mixture_arrays(mixture.centred())
     fn = lambda a, s2, da, ds2: _ad_mc_kernel(arr, keys, classes, memb, a, s2, da, ds2, chunk=chunk)
     means, m2 = _over_time_blocks(fn, f["a"], f["s2"], block, f["da"], f["ds2"])
     value, stderr = _stratified(means, m2, K, n_chunks, chunk, mixture.weights)
@@ -446,6 +544,61 @@ def resolve_rate_method(mixture: GaussianMixture, method: str) -> str:
     return method
 
 
+def _total_variance(mixture: GaussianMixture) -> float:
+    """tr Cov X_0 = Σ_k π_k (tr Σ_k + ‖μ_k − μ̄‖²)."""
+    pi = mixture.weights
+    centred = mixture.means - pi @ mixture.means
+    return float(pi @ (np.sum(mixture.spectrum.evals, axis=1) + np.sum(centred**2, axis=1)))
+
+
+def _check_noise(process: Process, flat: np.ndarray) -> None:
+    """Refuse σ(t) = 0 eagerly (numpy only, before any jax work) for the processes whose σ vanishes at t = 0."""
+    if isinstance(process, _NOISE_FREE_AT_ZERO) and np.any(flat == 0.0):
+        _zero_noise_error(flat[flat == 0.0])
+
+
+def _zero_noise_error(bad: np.ndarray) -> None:
+    raise ValueError(
+        f"t must have σ(t) > 0 for an entropy rate (log σ and the log-SNR are infinite at σ = 0, and H is not "
+        f"differentiable there for singular covariances); got t = {bad[:3].tolist()}"
+    )
+
+
+_LAM_CAP = {"closed_form": np.inf, "denoiser_gap": 600.0, "autodiff": 40.0}
+
+# work of a rate estimator relative to the entropy estimator it resembles (same draws and times), measured on one CPU
+# core (K = 4, d = 32 and 64, 16 times, 2^15 draws): denoiser_gap ≈ 9 × Monte Carlo (K scores and a K × M
+# contraction per draw and time), autodiff ≈ 1.3–1.9 × its primal (reduced where it applies, else Monte Carlo)
+_RATE_WORK_FACTOR = {"denoiser_gap": 8.0, "autodiff": 2.0}
+
+
+def estimated_rate_work(mixture: GaussianMixture, method: str, n_times: int, n_samples: int, n_groups: int = 0) -> float:
+    """Estimated work (the entropy cost model's multiply-add units, ``gmmtheory.entropy.api.estimated_work``) of the
+    Monte Carlo rate ``method``: ``_RATE_WORK_FACTOR[method]`` × the work of the entropy estimator it resembles
+    (denoiser_gap: "montecarlo"; autodiff: "reduced" for shared or per-class isotropic covariances, else "montecarlo")
+    over the same ``n_times`` times and ``n_samples`` draws."""
+    if method == "autodiff" and (mixture.shared_covariance or mixture.isotropic):
+        base = "reduced"
+    else:
+        base = "montecarlo"
+    return _RATE_WORK_FACTOR[method] * estimated_work(mixture, base, n_times, n_samples, n_groups)
+
+
+def _check_rate_work(mixture: GaussianMixture, method: str, n_times: int, n_samples: int, n_groups: int,
+                     max_work: float | None) -> None:
+    """Refuse (``ValueError``) a Monte Carlo rate whose ``estimated_rate_work`` exceeds ``max_work`` (None: no limit)."""
+    if max_work is None:
+        return
+    work = estimated_rate_work(mixture, method, n_times, n_samples, n_groups)
+    if work > max_work:
+        raise ValueError(
+            f"n_samples={n_samples} over {n_times} time(s) with method={method!r} (K={mixture.K}, d={mixture.d}) is "
+            f"estimated at {work:.3g} multiply-add units of work (limit max_work={max_work:.3g}; about 3e9 units per "
+            "second on one CPU core). Use fewer draws or times, or pass max_work=None (or a larger max_work) to run "
+            "it anyway."
+        )
+
+
 def entropy_rate(
     mixture: GaussianMixture,
     process: Process,
@@ -457,66 +610,77 @@ def entropy_rate(
     n_samples: int | None = None,
     key: object = None,
     precision: str = "float64",
+    max_work: float | None = DEFAULT_MAX_WORK,
 ) -> EntropyResult:
-    """The entropy rate dH[Z_P | X_t]/dτ over the times ``t``, τ = t (``wrt="t"``), log σ(t) or λ(t) = log γ(t).
+    """The entropy rate dH[Z_P | X_t]/dτ over the times ``t``, τ = t (``wrt="t"``), log σ or λ = log γ.
+
+    σ here is the EDM noise level σ = σ(t)/a(t) = e^{−λ/2}, the same for every process at equal SNR (not the
+    process's own σ(t)), so dH/dlog σ = −2 dH/dλ in every process.
 
     Args:
         mixture: the data distribution p_0 = Σ_k π_k N(μ_k, Σ_k).
         process: the forward process (a(t), σ(t)).
         t: a time or a 1-D array of times of ``process`` (finite, inside its domain, with σ(t) > 0).
-        wrt: the time variable of the derivative: "t" (native), "log_sigma" or "log_snr".
+        wrt: the time variable of the derivative: "t" (native), "log_sigma" (log of σ(t)/a(t)) or "log_snr" (λ).
         partition: group the labels (Z_P = the group of Z); default: the labels themselves.
         method: "auto", "closed_form", "denoiser_gap" or "autodiff" (see the module docstring).
         n_samples: draws for the Monte Carlo methods (default 2¹⁴ denoiser_gap, 2¹⁵ autodiff; rounded up to whole
             chunks). The same draws serve every time (common random numbers).
         key: jax PRNG key or int seed for the Monte Carlo methods (default: seed 0, reproducible).
         precision: "float64" (default) or "float32".
+        max_work: refuse a Monte Carlo rate whose estimated work (``estimated_rate_work``) exceeds this many
+            multiply-add units (default 1e13, about an hour on one CPU core), before any jax work; None: no limit.
 
     Returns:
         ``EntropyResult(quantity="entropy_rate")`` with ``.value`` and ``.stderr`` shaped like ``t``, the ``.method``
-        used and ``.extra["wrt"]``. dH/dt ≥ 0 and dH/dλ ≤ 0 in forward time.
+        used and ``.extra["wrt"]``. dH/dt ≥ 0, dH/dlog σ ≥ 0 and dH/dλ ≤ 0 in forward time; where the SNR underflows
+        (e.g. OU at t ≳ 375) the rate is its limit 0.
     """
     _check_inputs(mixture, process)
     if not isinstance(wrt, str) or wrt not in WRTS:
         raise ValueError(f"wrt must be one of {WRTS}; got {wrt!r}")
     times = check_times(t, process)
+    flat = np.atleast_1d(times)
+    _check_noise(process, flat)
     part = check_partition(partition, mixture.K)
     chosen = resolve_rate_method(mixture, method)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
-    flat = np.atleast_1d(times)
-    f = time_factors(process, flat)
-    if np.any(f["s2"] <= 0):
-        bad = flat[f["s2"] <= 0]
-        raise ValueError(
-            f"t must have σ(t) > 0 for an entropy rate (log σ and the log-SNR are infinite at σ = 0, and H is not "
-            f"differentiable there for singular covariances); got t = {bad[:3].tolist()}"
-        )
-    factor = _per_t(wrt, f)  # dt/dτ
-    if not np.all(np.isfinite(factor)):
-        bad = flat[~np.isfinite(factor)]
-        raise ValueError(f"the rate with respect to wrt={wrt!r} is undefined at t = {bad[:3].tolist()} "
-                         f"(d{wrt}/dt is 0 or infinite there)")
-    if chosen == "closed_form":
-        with precision_scope(precision):
-            rate_t = _closed_form_rate_t(mixture, process, flat, part)
-        value, stderr, n_used = rate_t * factor, np.zeros_like(rate_t), GH_NODES
-    else:
+    limit = _check_max_work(max_work)
+    if chosen != "closed_form":
         n = check_n_samples(DEFAULT_SAMPLES[chosen] if n_samples is None else n_samples)
-        prng = check_key(key)
+        _check_rate_work(mixture, chosen, flat.size, n, part.M if partition is not None else 0, limit)
+    prng = check_key(key)
+    lam, dlam_dt = log_snr_and_slope(process, flat)
+    if np.any(np.isposinf(lam)) or np.any(np.isnan(lam)):
+        _zero_noise_error(flat[~(lam < np.inf)])
+    dlam_dtau = {"t": dlam_dt, "log_snr": np.ones_like(lam), "log_sigma": np.full_like(lam, -2.0)}[wrt]
+    if not np.all(np.isfinite(dlam_dtau)):
+        bad = flat[~np.isfinite(dlam_dtau)]
+        raise ValueError(f"the rate with respect to wrt={wrt!r} is undefined at t = {bad[:3].tolist()} "
+                         f"(dλ/dt is infinite there)")
+    log_s2 = -np.maximum(lam, 0.0)  # dH/dλ ∝ σ² at high SNR: every route returns (dH/dλ)/σ², rescaled in log space
+    if chosen == "closed_form":
+        value = _closed_form_rate_scaled(mixture, lam, part) * _scaled(log_s2, dlam_dtau)
+        stderr, n_used = np.zeros_like(value), GH_NODES
+    else:
+        cap = _LAM_CAP[chosen] if precision == "float64" else min(_LAM_CAP[chosen], 80.0)  # float32: e^{−80} > tiny
+        coords = _coordinates(lam, cap)
         with precision_scope(precision):
-            if chosen == "denoiser_gap":
-                gap, gap_se, n_used = _denoiser_gap(mixture, f["a"], f["s2"], part, n, prng)
-                with np.errstate(invalid="ignore"):
-                    if wrt == "log_snr":
-                        scale = -0.5 * f["gamma"]
-                    else:
-                        scale = -0.5 * f["dgamma"] * factor
+            if chosen == "denoiser_gap":  # dH/dλ = −½ σ² E G
+                gap, gap_se, n_used = _denoiser_gap(mixture, coords["a"], coords["s2"], part, n, prng)
+                scale = -0.5 * _scaled(log_s2, dlam_dtau)
                 value, stderr = scale * gap, np.abs(scale) * gap_se
-            else:
-                rate_t, se_t, n_used = _autodiff(mixture, f, membership_or_none(part), n, prng)
-                value, stderr = rate_t * factor, np.abs(factor) * se_t
-    value = np.asarray(value, dtype=np.float64)
+            else:  # dH/dλ = σ² × (the tangent output for λ_eff > 0), the tangent output itself for λ_eff ≤ 0
+                rate, se, n_used = _autodiff(mixture, coords, membership_or_none(part), n, prng)
+                scale = _scaled(log_s2, dlam_dtau)
+                value, stderr = scale * rate, np.abs(scale) * se
+    # |dH/dλ| = ½ γ E‖x̂_0(X_t, Z_P) − x̂_0(X_t)‖² ≤ ½ γ tr Cov X_0: below the smallest float it is exactly 0 (the
+    # Monte Carlo kernels would return round-off of the eigenbases there, ~1e-30)
+    negligible = lam + math.log(_total_variance(mixture) + 1e-300) < math.log(np.finfo(np.float64).tiny)
+    value = np.where(negligible, 0.0, value)
+    stderr = np.where(negligible, 0.0, stderr)
+    value = np.asarray(value, dtype=np.float64) + 0.0  # + 0.0: no −0.0 where the rate underflows
     if not np.all(np.isfinite(value)):
         bad = flat[~np.isfinite(value)]
         raise ValueError(f"the entropy rate is not finite at t = {bad[:3].tolist()} for {process!r}")

@@ -2,10 +2,17 @@
 
 ``write_report(out_dir)`` writes ``report.md`` and its figures (PNG and PDF). Each section is a function that
 returns Markdown and writes its own figures, so later features add a section without touching the others.
+
+A reader can always tell a finished report from an unfinished one: the output folder is checked (a directory, or
+creatable, and writable) before anything is computed; at the start ``report.md`` is replaced by a marker whose title
+ends in "INCOMPLETE" (run in progress, or killed), which is rewritten after every section and, when a section raises
+(Ctrl-C included), says where the run was interrupted; only a finished run replaces it with the report. Every write
+of ``report.md`` is atomic (temporary file in the same folder, fsync, rename).
 """
 
 from __future__ import annotations
 
+import datetime
 import platform
 import time
 from pathlib import Path
@@ -16,6 +23,7 @@ import numpy as np
 
 import gmmtheory as gt
 from gmmtheory import plotting
+from gmmtheory.atomic import atomic_write_text, ensure_writable_dir
 from gmmtheory.guidance import section_guidance
 from gmmtheory.phase import section_phase
 from gmmtheory.progress import progress
@@ -301,7 +309,7 @@ def section_covariance_only(out: Path, quick: bool) -> str:
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for i, d in enumerate(dims):
             color = f"C{i}"
-            mix = gt.GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]))
+            mix = gt.GaussianMixture(np.zeros((2, d)), np.array([1.0 + a, 1.0 - a]), cov_kind="class_iso")
             H = covariance_only_entropy(mix, ou, t).value
             e = gt.all_landmarks(mix, ou).entropy["classes"]
             t_pred = covariance_speciation_time(d, a)
@@ -355,21 +363,61 @@ SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_
                            section_guidance, section_control, section_bridge]
 
 
+INCOMPLETE_TITLE = "# gmmtheory report — INCOMPLETE"
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder that cannot hold the report, before any section computes: ``out`` must be a directory
+    (created when missing) in which a file can be written. ValueError names ``out_dir`` (the CLI's ``--out``)."""
+    ensure_writable_dir(out, "out_dir (--out)")
+
+
+def _incomplete(started: str, quick: bool, body: list[str], state: str) -> str:
+    """The marker ``report.md`` of an unfinished run: what happened, then the sections finished so far."""
+    lines = [INCOMPLETE_TITLE, "",
+             f"**This report is incomplete.** Run started {started}" + (" (quick mode)" if quick else "")
+             + f"; {state}",
+             "",
+             f"Sections finished: {len(body)} of {len(SECTIONS)} (below). Figures in this folder from sections not "
+             "listed here may belong to an earlier run; this file is replaced by the full report when a run finishes.",
+             "", ""]
+    return "\n".join(lines) + "\n".join(body)
+
+
 def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Path:
-    """Compute every section and write ``out_dir/report.md``; returns its path."""
+    """Compute every section and write ``out_dir/report.md``; returns its path.
+
+    ``out_dir`` is validated first (``check_out_dir``); while the sections run, ``report.md`` is an "INCOMPLETE"
+    marker with the sections finished so far (and, after an exception or Ctrl-C, the section that was interrupted);
+    the finished report replaces it atomically at the end.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out)
+    path = out / "report.md"
+    started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     start = time.perf_counter()
-    body = [section(out, quick) for section in progress(SECTIONS, "report sections")]
+    body: list[str] = []
+    running = "still running, or stopped before it could record why (e.g. killed)."
+    atomic_write_text(path, _incomplete(started, quick, body, running))
+    current = None
+    try:
+        for section in progress(SECTIONS, "report sections"):
+            current = getattr(section, "__name__", repr(section))
+            body.append(section(out, quick))
+            atomic_write_text(path, _incomplete(started, quick, body, running))
+    except BaseException as err:
+        why = "interrupted (Ctrl-C)" if isinstance(err, KeyboardInterrupt) else f"failed: {type(err).__name__}: {err}"
+        atomic_write_text(path, _incomplete(started, quick, body, f"{why} in `{current}` after "
+                                            f"{time.perf_counter() - start:.1f} s."))
+        raise
     header = [
         "# gmmtheory report",
         "",
         f"gmmtheory {gt.__version__}, jax {jax.__version__}, Python {platform.python_version()}, "
         f"{platform.machine()}; computed in {time.perf_counter() - start:.1f} s"
         + (" (quick mode)" if quick else "")
-        + ".",
+        + f", started {started}.",
         "",
     ]
-    path = out / "report.md"
-    path.write_text("\n".join(header) + "\n".join(body))
+    atomic_write_text(path, "\n".join(header) + "\n".join(body))
     return path

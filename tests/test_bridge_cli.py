@@ -41,16 +41,26 @@ def test_agreement_keeps_only_informative_points():
 
 
 def test_bridge_gmm_writes_table_and_checks(tmp_path, capsys):
-    rc = main(["bridge", "gmm", "--d", "8", "--mu", "0.7", "--steps-list", "8", "--n-samples", "32",
+    # --steps sets the tracker curves (figure and checks), --steps-list the bias table
+    rc = main(["bridge", "gmm", "--d", "8", "--mu", "0.7", "--steps-list", "8", "--n-samples", "32", "--steps", "6",
                "--out", str(tmp_path), "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     assert {r["steps"] for r in res["bias_table"]} == {8}
     assert set(res["checks"]) == {"denoiser-gap rate", "denoiser-gap entropy", "classifier entropy (classes 0, 1)",
-                                  "tracker, 64 steps", "corrected tracker, 64 steps"}
+                                  "tracker, 6 steps", "corrected tracker, 6 steps"}
+    assert res["settings"]["curve_steps"] == 6
+    # EDM's ρ = 7 grid on [0.002, 80] with 6 nonzero levels, written out here (σ increasing)
+    rho, i = 7.0, np.arange(6) / 5
+    grid = np.sort((80.0 ** (1 / rho) + i * (0.002 ** (1 / rho) - 80.0 ** (1 / rho))) ** rho)
+    for name in ("tracker", "tracker_corrected"):
+        curve = res["curves"][name]
+        assert curve["meta"]["steps"] == 6 and curve["meta"]["n_samples"] == 32  # every sample, not half
+        np.testing.assert_allclose(curve["sigma"], grid, rtol=1e-12)
     for name in ("gmm.json", "gmm.md", "gmm.png", "gmm.pdf"):
         assert (tmp_path / name).exists()
-    assert "| steps |" in (tmp_path / "gmm.md").read_text()
+    md = (tmp_path / "gmm.md").read_text()
+    assert "| steps |" in md and "tracker curves on 6 steps" in md
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from gmmtheory import cli
 
 def test_cli_rate_json(capsys):
     assert cli.main(["rate", "--preset", "two", "--d", "100", "--t", "1,2.5", "--wrt", "log_snr", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
     expected = gt.entropy_rate(gt.two_gaussians(100), gt.OU(), np.array([1.0, 2.5]), wrt="log_snr").value
     np.testing.assert_allclose([r["dH/dlog_snr"] for r in rows], expected, rtol=1e-12)
     assert all(r["dH/dlog_snr"] <= 0 for r in rows)
@@ -20,14 +20,14 @@ def test_cli_rate_json(capsys):
 
 def test_cli_landmarks_json(capsys):
     assert cli.main(["landmarks", "--preset", "two", "--d", "1000", "--process", "edm", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)["rows"][0]
     np.testing.assert_allclose(out["top_eigenvalue"], 1001.0, rtol=1e-12)
     np.testing.assert_allclose(out["t_speciation"], float(gt.OU().convert(0.5 * np.log(1001.0), gt.EDM())), rtol=1e-9)
 
 
 def test_cli_logtime_writes_table_and_figure(tmp_path, capsys):
     assert cli.main(["logtime", "--dims", "1:3:3", "--out", str(tmp_path), "--csv"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = [ln for ln in capsys.readouterr().out.strip().splitlines() if not ln.startswith("#")]
     assert len(lines) == 4 and lines[0].startswith("model,level,d")
     assert (tmp_path / "logtime.csv").exists() and (tmp_path / "logtime.png").exists()
 

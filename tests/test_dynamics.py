@@ -7,6 +7,7 @@ discretisation allowance measured at that step count).
 
 import math
 
+import jax
 import numpy as np
 import pytest
 
@@ -183,3 +184,33 @@ def test_commitment_times_and_partition_measurements():
     assert abs(fine[2] - fine[3]) < 4 * math.sqrt(0.5 / 512)  # equal weights within the guided superclass
     ce, se = dyn.cross_entropy_profile(tr)
     assert ce[0] == pytest.approx(math.log(2), abs=0.02) and ce[-1] < 0.1
+
+
+def test_sigma_grid_ending_in_zero_is_the_final_denoise_step():
+    """A grid written with its trailing 0 (diffusers, k-diffusion, ``bridge.sampling.edm_sigmas``) is the same N-step
+    grid: its last step σ_{N−1} → 0 is EDM's Euler step x̂ + (0 − σ) (x̂ − D(x̂; σ))/σ = D(x̂; σ), the exact denoiser at
+    the last nonzero σ, checked against ``gt.denoiser`` applied to the state after the first N − 1 steps."""
+    from gmmtheory.entropy.common import check_key
+
+    mix = gt.two_gaussians(4, 1.0, weights=[0.6, 0.4])
+    grid = np.array([40.0, 6.0, 1.5, 0.4, 0.03])  # N = 5 nonzero levels
+    kw = dict(n_samples=32, key=3, S_churn=0.0, record=False, keep_x=True)
+    with_zero = dyn.simulate(mix, sigmas=np.append(grid, 0.0), **kw)
+    assert with_zero.grid.n_steps == 5 and with_zero.grid.sigma[-1] == 0.0
+    np.testing.assert_array_equal(with_zero.grid.sigma[:-1], grid)
+    np.testing.assert_array_equal(with_zero.x, dyn.simulate(mix, sigmas=grid, **kw).x)
+    assert dyn.simulate(mix, sigmas=np.append(grid, 0.0), n_steps=5, **kw).grid.n_steps == 5
+    # the state at σ_{N−1}: the same run (same keys as ``simulate``) stopped one step early
+    st = dyn._setup(mix, sampler="edm", n_samples=32, n_steps=None, process=None, guidance="none", w=1.0,
+                    interval=None, partition=None, T=None, t_end=0.0, sigma_min=0.002, sigma_max=80.0, rho=7.0,
+                    S_churn=0.0, S_min=0.05, S_max=50.0, S_noise=1.0, chunk=None, sigmas=np.append(grid, 0.0))
+    k_init, k_run = jax.random.split(check_key(3))
+    labels = np.zeros(32, np.int32)
+    x0, _ = dyn._init_states(st, k_init, labels, True, "auto")
+    before = dyn._run(st, x0, jax.random.split(k_run, st.n_chunks), labels, True, 0, 4, False, True).x
+    expected = np.asarray(gt.denoiser(mix, gt.EDM(), grid[-1], before))
+    np.testing.assert_allclose(with_zero.x, expected, rtol=1e-12, atol=1e-12)
+    # only a trailing 0: a 0 (or a negative value) inside the grid is still refused, before any jit work
+    for bad in ([40.0, 0.0, 1.0, 0.0], [40.0, 1.0, -0.5]):
+        with pytest.raises(ValueError, match="only a trailing 0"):
+            dyn.simulate(mix, sigmas=bad, n_samples=4)

@@ -341,7 +341,8 @@ def test_same_key_same_result_and_no_retrace_across_time_grids():
 def test_auto_picks_cheapest_exact_method():
     assert gt.class_entropy(gt.two_gaussians(4), OU, 1.0).method == "quadrature"
     assert gt.class_entropy(gt.k_classes(3, 4), OU, 1.0).method == "reduced"
-    assert gt.class_entropy(gt.GaussianMixture(np.eye(3), np.array([1.0, 2, 3])), OU, 1.0).method == "reduced"
+    iso = gt.GaussianMixture(np.eye(3), np.array([1.0, 2, 3]), cov_kind="class_iso")  # K == d: say which form
+    assert gt.class_entropy(iso, OU, 1.0).method == "reduced"
     full = gt.random_mixture(jax.random.PRNGKey(0), 2, 3, "class_full")
     assert gt.class_entropy(full, OU, 1.0, n_samples=64).method == "montecarlo"
 

@@ -90,7 +90,7 @@ def test_study_rows_and_cli(capsys, tmp_path):
     args = parser.parse_args(["guidance", "--preset", "two", "--d", "16", "--w", "1,2", "--intervals", "all",
                               "--n-samples", "256", "--n-steps", "40", "--json", "--out", str(tmp_path)])
     assert args.func(args) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
     assert len(rows) == 2 and rows[1]["w"] == 2.0
     assert (tmp_path / "guidance.csv").exists()
     with pytest.raises(ValueError, match="intervals"):

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from scipy import stats
+from scipy import integrate, stats
 
 import gmmtheory as gt
-from gmmtheory.mixture import COV_KINDS, check_partition
+from gmmtheory.mixture import COV_KINDS, MAX_SQUARED_SCALE, check_partition
 
 K, D = 3, 4
 RNG = np.random.default_rng(20240601)
@@ -167,16 +167,49 @@ def test_sample_rejects_bad_n(n):
         mix.sample(jax.random.key(0), n)
 
 
-def test_ambiguous_shapes_when_K_equals_d():
+def test_ambiguous_shapes_when_K_equals_d_are_refused():
+    """K = d: a (d, d) matrix (here symmetric but not PSD, so it is no covariance) was silently read as per-class
+    diagonal variances; (K,) could mean per-coordinate variances. Both need cov_kind=, and the error names both
+    readings."""
     means = RNG.normal(size=(3, 3))
+    not_psd = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert np.linalg.eigvalsh(not_psd)[0] < 0  # as a shared full covariance it is invalid
+    with pytest.raises(ValueError, match=r"^cov has shape \(3, 3\), which is ambiguous") as exc:
+        gt.GaussianMixture(means, not_psd)
+    assert "class_diag" in str(exc.value) and "shared_full" in str(exc.value)
+    with pytest.raises(ValueError, match=r"^cov must be positive semi-definite"):
+        gt.GaussianMixture(means, not_psd, cov_kind="shared_full")
     v = np.array([0.5, 1.0, 2.0])
-    assert gt.GaussianMixture(means, v).cov_kind == "class_iso"
+    with pytest.raises(ValueError, match=r"^cov has shape \(3,\), which is ambiguous") as exc:
+        gt.GaussianMixture(means, v)
+    assert "class_iso" in str(exc.value) and "class_diag" in str(exc.value)
+    iso = gt.GaussianMixture(means, v, cov_kind="class_iso")
+    np.testing.assert_array_equal(iso.component_covariances(), v[:, None, None] * np.eye(3))
+    diag = gt.GaussianMixture(means, np.abs(not_psd), cov_kind="class_diag")
+    np.testing.assert_array_equal(diag.component_covariances(), np.stack([np.diag(r) for r in np.abs(not_psd)]))
     S = _spd(RNG, 3)
-    diag_like = np.abs(S)  # a (3, 3) array of non-negative numbers
-    assert gt.GaussianMixture(means, diag_like).cov_kind == "class_diag"
     mix = gt.GaussianMixture(means, S, cov_kind="shared_full")
     assert mix.cov_kind == "shared_full"
     np.testing.assert_allclose(mix.component_covariances(), np.stack([S] * 3), rtol=1e-14)
+    # K = d = 1: every reading is the same variance, so no cov_kind is needed
+    assert gt.GaussianMixture([[0.0]], [[2.0]]).component_covariances()[0, 0, 0] == 2.0
+    assert gt.GaussianMixture([[0.0]], [2.0]).component_covariances()[0, 0, 0] == 2.0
+
+
+@pytest.mark.parametrize("build", [
+    lambda: gt.two_gaussians(2),
+    lambda: gt.k_classes(4, 4),
+    lambda: gt.k_classes(3, 3, geometry="simplex"),
+    lambda: gt.hierarchical(2, 2, 4).mixture,
+    lambda: gt.empirical(np.eye(3)),
+    *[(lambda kind=kind: gt.random_mixture(jax.random.key(1), 3, 3, kind)) for kind in COV_KINDS],
+])
+def test_constructors_work_when_K_equals_d(build):
+    mix = build()
+    assert mix.K == mix.d
+    dense = mix.component_covariances()
+    assert dense.shape == (mix.K, mix.d, mix.d)
+    assert np.all(np.linalg.eigvalsh(dense) >= -1e-12)
 
 
 def test_arrays_are_read_only():
@@ -637,3 +670,158 @@ def test_check_partition():
         check_partition(p, 4)
     with pytest.raises(ValueError, match="partition"):
         check_partition([[0, 1], [2]], 3)
+
+
+def test_partition_names_a_repeated_label():
+    """[[0, 1], [1, 2]] repeats label 1; the message used to report a made-up "missing label 3"."""
+    with pytest.raises(ValueError, match=r"repeated: label 1 in groups \[0, 1\]") as exc:
+        gt.Partition([[0, 1], [1, 2]])
+    assert "missing" not in str(exc.value) and "3" not in str(exc.value)
+    with pytest.raises(ValueError, match=r"label 0 2 times in group 0"):
+        gt.Partition([[0, 0], [1]])
+    with pytest.raises(ValueError, match=r"missing labels: \[1\]"):
+        gt.Partition([[0, 2]])
+    with pytest.raises(ValueError, match=r"negative labels \[-1\]"):
+        gt.Partition([[-1, 0]])
+
+
+# ------------------------------------------------------------------------------ round-off eigenvalues (snapped)
+def _binary_entropy_reference(delta2: float, w: np.ndarray) -> float:
+    """H[Z | X] for two Gaussians with a shared covariance: the log-odds is L = log(π₁/π₀) + s with s ~ N(±δ²/2, δ²)
+    under class 1/0 (δ² the Mahalanobis distance of the means), H = π₁ E₁ log(1 + e^{−L}) + π₀ E₀ log(1 + e^{L});
+    scipy quad in the standard normal variable."""
+    lo, s = float(np.log(w[1] / w[0])), float(np.sqrt(delta2))
+
+    def expect(mean: float, f) -> float:
+        g = lambda u: f(lo + mean + s * u) * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)  # noqa: E731
+        return integrate.quad(g, -40, 40, epsabs=1e-14, epsrel=1e-12, limit=400)[0]
+
+    return (w[1] * expect(delta2 / 2, lambda L: np.logaddexp(0, -L))
+            + w[0] * expect(-delta2 / 2, lambda L: np.logaddexp(0, L)))
+
+
+def test_rank_deficient_full_covariance_at_tiny_sigma():
+    """Σ = B Bᵀ of rank 3 in d = 6 (eigh gives |λ| ~ 1e-13 where the truth is 0) and means that differ by 2η = 4e-8
+    inside the null space: at σ ~ 1e-8 the round-off eigenvalues used to dominate a²λ + σ² (H 0.303 for 0.055).
+    Reference: the exact low-rank split C⁻¹ = Q (R Rᵀ + σ² I_r)⁻¹ Qᵀ + (I − Q Qᵀ)/σ² built from the construction,
+    δ² = 4 yᵀ(R Rᵀ + σ² I)⁻¹ y + 4η²/σ². The tolerance 1e-7 covers the unavoidable float64 loss in the 2e-8
+    null-space coordinates of O(1) vectors (ε·|μ|/η ≈ 1e-8 relative); the unsnapped error was 1e-2 … 0.25."""
+    rng = np.random.default_rng(7)
+    d, r, eta = 6, 3, 2e-8
+    Q, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    R = 10 * (rng.normal(size=(r, r)) + 2 * np.eye(r))
+    S = (Q[:, :r] @ R) @ (Q[:, :r] @ R).T  # rank r, computed in float64 (round-off eigenvalues)
+    assert np.max(np.abs(np.linalg.eigvalsh(S)[: d - r])) > 1e-15  # the round-off this test is about
+    y = 0.3 * rng.normal(size=r)
+    m = Q[:, :r] @ y + eta * Q[:, r:].sum(axis=1) / np.sqrt(d - r)
+    w = np.array([0.3, 0.7])
+    mix = gt.GaussianMixture(np.stack([m, -m]), S, w)
+    lam = mix.spectrum.evals
+    assert np.all(np.sort(lam, axis=1)[:, : d - r] == 0.0) and mix.singular
+    sig = np.array([1e-8, 2e-8, 4e-8, 1e-7])
+    ref = np.array([_binary_entropy_reference(4 * y @ np.linalg.solve(R @ R.T + s * s * np.eye(r), y)
+                                              + 4 * eta**2 / s**2, w) for s in sig])
+    got = gt.class_entropy(mix, gt.VE(), sig**2, method="quadrature").value  # VE: a = 1, σ(t)² = t
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-7)
+
+
+def test_snap_keeps_real_small_eigenvalues():
+    """Only round-off is snapped: eigenvalues 1e-9·λ_max are far above 16·d·ε₆₄·λ_max and are kept."""
+    Q, _ = np.linalg.qr(RNG.normal(size=(D, D)))
+    lam = np.array([1e-9, 1e-6, 1.0, 3.0])
+    mix = gt.GaussianMixture(MEANS, Q @ np.diag(lam) @ Q.T)
+    np.testing.assert_allclose(np.sort(mix.spectrum.evals[0]), lam, rtol=1e-6)
+    assert not mix.singular
+
+
+# --------------------------------------------------------------------------------------------- float32 input
+def test_float32_weights_and_covariance_accepted():
+    """float32 weights sum to 1 only within float32 rounding, and a float32 product A diag(v) Aᵀ is symmetric only
+    within float32 rounding; both used to be refused at the float64 tolerances (1e-8)."""
+    w32 = np.float32([0.6, 0.3, 0.1])
+    assert abs(float(w32.astype(np.float64).sum()) - 1.0) > 1e-8  # what the old check refused
+    ref_w = w32.astype(np.float64) / w32.astype(np.float64).sum()
+    for w in (w32, jax.numpy.asarray(w32)):
+        np.testing.assert_allclose(gt.GaussianMixture(MEANS, 1.0, w).weights, ref_w, rtol=1e-15)
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(D, D)).astype(np.float32)
+    v = rng.uniform(0.5, 2.0, size=D).astype(np.float32)
+    S32 = (A * v) @ A.T
+    S64 = S32.astype(np.float64)
+    assert np.max(np.abs(S64 - S64.T)) > 1e-8 * np.max(np.abs(S64))  # asymmetric beyond the float64 tolerance
+    mix = gt.GaussianMixture(MEANS, S32)
+    sym = 0.5 * (S64 + S64.T)
+    np.testing.assert_array_equal(mix.component_covariances()[0], sym)
+    np.testing.assert_allclose(np.sort(mix.spectrum.evals[0]), np.linalg.eigvalsh(sym), rtol=1e-12)
+    # real problems are still refused in float32
+    bad = S32.copy()
+    bad[0, 1] += 1e-3 * np.abs(S32).max()
+    with pytest.raises(ValueError, match=r"^cov must be symmetric"):
+        gt.GaussianMixture(MEANS, bad)
+    with pytest.raises(ValueError, match=r"^weights must sum to 1"):
+        gt.GaussianMixture(MEANS, 1.0, np.float32([0.6, 0.3, 0.11]))
+
+
+@pytest.mark.parametrize("arg", ["means", "cov", "weights"])
+def test_complex_input_refused(arg):
+    """np.array(complex, dtype=float64) used to drop the imaginary part with only a warning."""
+    good = {"means": MEANS, "cov": CLASS_DIAG, "weights": WEIGHTS}
+    kwargs = dict(good)
+    kwargs[arg] = good[arg] + 1e-3j
+    with pytest.raises(ValueError, match=rf"^{arg} must be real; got complex"):
+        gt.GaussianMixture(kwargs["means"], kwargs["cov"], kwargs["weights"])
+
+
+def test_boolean_and_text_input_refused():
+    with pytest.raises(ValueError, match=r"^cov must be an array of real numbers; got booleans"):
+        gt.GaussianMixture(MEANS, True)
+    with pytest.raises(ValueError, match=r"^weights must be an array of real numbers; got text"):
+        gt.GaussianMixture(MEANS, 1.0, ["0.2", "0.5", "0.3"])
+
+
+# ----------------------------------------------------------------------------------------- scale limit, centring
+def test_huge_spread_of_means_refused():
+    """|μ| ≈ 1e156: |μ_k − μ̄|² overflows float64 (quadrature returned NaN); refused with the limit."""
+    with pytest.raises(ValueError, match=r"^means are too far apart.*exceeds the limit 1e\+200"):
+        gt.GaussianMixture(np.array([[1e156, 0.0], [-1e156, 0.0]]))
+    with pytest.raises(ValueError, match=r"^means are too far apart"):
+        gt.GaussianMixture(np.array([[1e308, 0.0], [-1e308, 0.0]]))  # μ_k − μ̄ itself overflows
+    # the limit is on max_k |μ_k − μ̄|², in the sum over d coordinates: 2·(7.1e99)² = 1.008e200 > 1e200
+    with pytest.raises(ValueError, match=r"^means are too far apart"):
+        gt.GaussianMixture(np.array([[7.1e99, 7.1e99], [-7.1e99, -7.1e99]]))
+    gt.GaussianMixture(np.array([[7.0e99, 7.0e99], [-7.0e99, -7.0e99]]))  # 0.98e200: accepted
+    assert MAX_SQUARED_SCALE == 1e200
+
+
+def test_huge_covariance_refused():
+    with pytest.raises(ValueError, match=r"^cov is too large.*1e\+200"):
+        gt.GaussianMixture(np.zeros((2, 1)), 2e200)
+    with pytest.raises(ValueError, match=r"^cov is too large"):
+        gt.GaussianMixture(np.zeros((2, 1000)), 2e197)  # d·λ = 2e200
+    with pytest.raises(ValueError, match=r"^cov is too large"):
+        gt.GaussianMixture(np.zeros((2, 2)), np.diag([1e201, 1.0]), cov_kind="shared_full")
+    gt.GaussianMixture(np.zeros((2, 1)), 1e150)
+
+
+def test_large_common_offset_accepted_and_centred():
+    """A common offset is not limited (H is translation invariant); centred() removes it without a second eigh."""
+    spread = np.array([[1e90, -2e90, 0.0], [-3e90, 1e90, 5e89], [0.0, 0.0, 1e90]])
+    means = 1e100 + spread
+    w = np.array([0.2, 0.5, 0.3])
+    S = _spd(RNG, 3)
+    mix = gt.GaussianMixture(means, S, w, cov_kind="shared_full")
+    mbar = np.average(means, axis=0, weights=w)
+    np.testing.assert_allclose(mix.offset, mbar, rtol=1e-15)
+    spectrum = mix.spectrum
+    eigh = np.linalg.eigh
+    try:
+        np.linalg.eigh = None  # any eigendecomposition inside centred() would fail
+        c = mix.centred()
+    finally:
+        np.linalg.eigh = eigh
+    np.testing.assert_allclose(c.means, means - mbar, rtol=1e-15, atol=1e-15 * 1e100)
+    assert c.spectrum is spectrum and c.cov is mix.cov and c.weights is mix.weights and c.cov_kind == "shared_full"
+    assert np.all(np.abs(c.offset) <= 1e-15 * 1e100)
+    assert mix.centred() is c and c.centred() is c
+    with pytest.raises(ValueError):
+        c.means[0, 0] = 0.0

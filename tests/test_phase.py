@@ -163,8 +163,14 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path, kind):
     for k in fresh.values:
         np.testing.assert_array_equal(pd.values[k], fresh.values[k])
         np.testing.assert_array_equal(again.values[k], fresh.values[k])
-    with pytest.raises(ValueError, match="cache"):
-        phase.phase_diagram(**{**kw, "t": T_OU[:-1]}, cache=tmp_path / "c", progress=False)
+    # another sweep in the same directory gets its own sub-folder and its own values; the first stays resumable
+    other = phase.phase_diagram(**{**kw, "t": T_OU[:-1]}, cache=tmp_path / "c", progress=False)
+    assert other.meta["n_computed"] == n and other.meta["cache"]["dir"] != pd.meta["cache"]["dir"]
+    np.testing.assert_array_equal(other.values["H"], phase.phase_diagram(**{**kw, "t": T_OU[:-1]},
+                                                                         progress=False).values["H"])
+    fourth = []
+    phase.phase_diagram(**kw, cache=tmp_path / "c", callback=fourth.extend, progress=False)
+    assert fourth == []
 
 
 def test_save_load_round_trip(tmp_path):
@@ -225,10 +231,12 @@ _SHARDED = textwrap.dedent(
     from gmmtheory import phase
     assert jax.device_count() == 4, jax.devices()
     t = np.linspace(0.05, 8.0, 12)
-    fast = phase.phase_diagram({"d": [10, 30, 100, 300, 1000, 3000, 10000]}, t, chunk_size=3, progress=False)
+    fast = phase.phase_diagram({"d": [10, 30, 100, 300, 1000, 3000, 10000]}, t, chunk_size=3, progress=False,
+                               cache=sys.argv[1] + "/cache")
     cells = phase.phase_diagram({"d": [6, 12, 24, 48, 96]}, t, model="kclasses", quantities=("H", "phi"),
                                 n_samples=256, progress=False)
     assert fast.meta["n_devices"] == 4 and cells.meta["n_devices"] == 4
+    assert fast.meta["n_units"] == 2  # chunks of 3 rows rounded up to 4 = the device count
     fast.save(sys.argv[1] + "/fast.npz"); cells.save(sys.argv[1] + "/cells.npz")
     """
 )
@@ -240,8 +248,11 @@ def test_sharded_over_four_host_devices_equals_one_device(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     t = np.linspace(0.05, 8.0, 12)
-    fast = phase.phase_diagram({"d": [10, 30, 100, 300, 1000, 3000, 10000]}, t, chunk_size=3, devices=1,
-                               progress=False)
+    # the four-device run's cache (units of 4 rows) must not be served to one device (units of 3 rows)
+    with pytest.warns(UserWarning, match="another unit layout"):
+        fast = phase.phase_diagram({"d": [10, 30, 100, 300, 1000, 3000, 10000]}, t, chunk_size=3, devices=1,
+                                   progress=False, cache=tmp_path / "cache")
+    assert fast.meta["n_units"] == 3 and fast.meta["n_computed"] == 3
     cells = phase.phase_diagram({"d": [6, 12, 24, 48, 96]}, t, model="kclasses", quantities=("H", "phi"),
                                 n_samples=256, devices=1, progress=False)
     for name, ref in (("fast", fast), ("cells", cells)):

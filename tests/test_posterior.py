@@ -19,6 +19,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import special, stats
 
 import gmmtheory as gt
+from gmmtheory.compilation import count_compilations
 
 K, D = 3, 4
 RNG = np.random.default_rng(1234)
@@ -446,3 +447,81 @@ def test_wrong_last_dimension_rejected(fn, shape):
     mix, _ = make("class_full")
     with pytest.raises(ValueError, match=r"^x must"):
         fn(mix, gt.OU(), 0.5, np.zeros(shape))
+
+
+# ------------------------------------------------------------------------------- validation before any jax work
+SPY_CALLS: list[str] = []
+
+
+class _SpyOU(gt.OU):
+    """OU that records every evaluation of a(t) or σ(t): validation must come before the first one."""
+
+    def alpha(self, t):
+        SPY_CALLS.append("alpha")
+        return super().alpha(t)
+
+    def sigma(self, t):
+        SPY_CALLS.append("sigma")
+        return super().sigma(t)
+
+
+@pytest.mark.parametrize("call", [
+    lambda mix, p, x: gt.denoiser(mix, p, 0.5, x, label=7),
+    lambda mix, p, x: gt.denoiser(mix, p, 0.5, x, label=np.array([0, 1, 3, 0, 1])),
+    lambda mix, p, x: gt.denoiser(mix, p, 0.5, x, label=np.array([0, 1])),  # does not broadcast to (5,)
+    lambda mix, p, x: gt.score(mix, p, 0.5, x[:, :-1]),
+    lambda mix, p, x: gt.eps_prediction(mix, p, 0.5, x[:, :-1]),
+    lambda mix, p, x: gt.score(mix, p, 0.5, x, label=-1),
+    lambda mix, p, x: gt.class_posterior(mix, p, True, x),
+], ids=["label7", "label_array", "label_shape", "score_x", "eps_x", "score_label", "t_bool"])
+def test_bad_input_refused_before_any_jax_work(call):
+    """The ValueError comes before a(t), σ(t) or any XLA compilation (it used to follow up to 27 compilations)."""
+    mix, _ = make("class_full")
+    x = np.zeros((5, D))
+    SPY_CALLS.clear()
+    with count_compilations() as counts, pytest.raises(ValueError, match=r"^(label|x|t) must"):
+        call(mix, _SpyOU(), x)
+    assert SPY_CALLS == [] and counts == {"traces": 0, "compiles": 0}
+
+
+def test_label_arrays_checked_eagerly_and_traced_labels_work():
+    """An out-of-range label array silently gave the last class; numpy and concrete jax arrays are now checked.
+    Traced labels (inside jit) cannot be checked; valid ones still match Gaussian conditioning."""
+    mix, dense = make("class_full")
+    proc, t, ab = PROCS[0]
+    a, s = ab(t)
+    x = points_for(a, s, seed=11)
+    for bad in (np.array([0, 1, 2, 3, 0, 1]), jnp.array([0, 1, 2, -1, 0, 1]), [0, 1, 2, 0, 0, 5]):
+        with pytest.raises(ValueError, match=r"^label must lie in 0\.\.2"):
+            gt.denoiser(mix, proc, t, x, label=bad)
+    with pytest.raises(ValueError, match=r"^label must be an integer"):
+        gt.denoiser(mix, proc, t, x, label=np.array([0.0, 1, 2, 0, 1, 2]))
+    with pytest.raises(ValueError, match=r"^label must lie in 0\.\.1"):  # two groups
+        gt.denoiser(mix, proc, t, x, label=np.array([0, 1, 2, 0, 1, 1]), partition=gt.Partition([[0, 1], [2]]))
+    labels = np.array([2, 0, 1, 1, 0, 2])
+    jitted = jax.jit(lambda xx, lab: gt.denoiser(mix, proc, t, xx, label=lab))
+    ref = ref_cond_denoisers(x, a, s, dense)[np.arange(len(x)), labels]
+    np.testing.assert_allclose(np.asarray(jitted(x, jnp.asarray(labels))), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("t", ["0.1", True, np.bool_(False), 0.5 + 0j, np.array(["0.1"]), np.array([True])])
+def test_string_boolean_complex_times_refused(t):
+    """t="0.1" and t=True used to be converted to 0.1 and 1.0."""
+    with pytest.raises(ValueError, match=r"^t must be a real number"):
+        gt.OU().check_times(t)
+    mix, _ = make("shared_iso")
+    for fn in (gt.class_posterior, gt.log_density, gt.denoiser, gt.score):
+        with pytest.raises(ValueError, match=r"^t must be a real number"):
+            fn(mix, gt.OU(), t, np.zeros(D))
+    with pytest.raises(ValueError, match=r"^t must be a real number"):
+        gt.class_entropy(mix, gt.OU(), t)
+
+
+def test_singular_time_check_runs_in_float64():
+    """With jax's default float32, σ(t) = 1e-200 underflowed to 0 and EDM t = 1e-200 was refused as "t=0"."""
+    mix = gt.empirical(np.array([[0.0], [1.0]]))
+    with gt.precision_scope("float32"):
+        assert float(np.asarray(gt.EDM().sigma(1e-200))) == 0.0  # the underflow the check must not use
+        gt.class_entropy(mix, gt.EDM(), 1e-200)  # σ(t) = 1e-200 > 0: accepted
+        with pytest.raises(ValueError, match=r"σ\(t\) > 0"):
+            gt.class_entropy(mix, gt.EDM(), 0.0)

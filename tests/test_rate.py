@@ -70,10 +70,11 @@ def test_closed_form_matches_finite_difference_of_entropy(proc_name, weights):
     H_lam = lambda ll: H(np.asarray(proc.t_from_log_snr(ll)))
     fd_lam = five_point(H_lam, lam, 1e-3)
     np.testing.assert_allclose(entropy_rate(mix, proc, t, wrt="log_snr", method="closed_form").value, fd_lam, rtol=1e-6)
-    # log σ: dH/dt divided by a finite difference of log σ(t)
-    dlogsig = five_point(lambda tt: np.log(np.asarray(proc.sigma(tt))), t, h)
+    # log σ, σ = σ(t)/a(t) = e^{−λ/2}: differentiate H(t(λ = −2 log σ)) in log σ directly
+    H_ls = lambda ls: H(np.asarray(proc.t_from_log_snr(-2.0 * ls)))
+    fd_ls = five_point(H_ls, -0.5 * lam, 1e-3)
     np.testing.assert_allclose(
-        entropy_rate(mix, proc, t, wrt="log_sigma", method="closed_form").value, fd_t / dlogsig, rtol=1e-6
+        entropy_rate(mix, proc, t, wrt="log_sigma", method="closed_form").value, fd_ls, rtol=1e-6
     )
 
 
@@ -171,7 +172,7 @@ def test_signs_and_wrt_conversions(method):
     assert np.all(r_t.value >= 0) and np.all(r_lam.value <= 0) and np.all(r_sig.value >= 0)
     # independent chain-rule factors: finite differences of λ(t) and log σ(t)
     dlam = five_point(lambda tt: np.asarray(proc.log_snr(tt)), t, 1e-5)
-    dlogsig = five_point(lambda tt: np.log(np.asarray(proc.sigma(tt))), t, 1e-5)
+    dlogsig = five_point(lambda tt: np.log(np.asarray(proc.sigma(tt)) / np.asarray(proc.alpha(tt))), t, 1e-5)
     np.testing.assert_allclose(r_t.value, r_lam.value * dlam, rtol=1e-7)
     np.testing.assert_allclose(r_t.value, r_sig.value * dlogsig, rtol=1e-7)
     assert [r.extra["wrt"] for r in (r_t, r_lam, r_sig)] == ["t", "log_snr", "log_sigma"]

@@ -13,42 +13,19 @@ guards against a vacuous pass (events renamed in a future jax): a fresh jitted f
 
 from __future__ import annotations
 
-import contextlib
-from typing import Callable, Iterator
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import jax.monitoring
 import numpy as np
 import pytest
 
 import gmmtheory as gt
 from gmmtheory import dynamics as dyn
+from gmmtheory.compilation import count_compilations
 from gmmtheory.entropy import montecarlo
 
 OU = gt.OU()
-EVENTS = {
-    "/jax/core/compile/jaxpr_trace_duration": "traces",
-    "/jax/core/compile/backend_compile_duration": "compiles",
-}
-
-
-@contextlib.contextmanager
-def count_compilations() -> Iterator[dict[str, int]]:
-    """Count jaxpr traces and XLA compilations inside the ``with`` block."""
-    counts = {"traces": 0, "compiles": 0}
-
-    def listener(event: str, duration: float, **kwargs) -> None:
-        if event in EVENTS:
-            counts[EVENTS[event]] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield counts
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-
-
 def assert_no_recompilation(warm: list[Callable[[], object]], sweep: list[Callable[[], object]]) -> None:
     for f in warm:
         f()

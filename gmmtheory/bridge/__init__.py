@@ -21,7 +21,7 @@ _EXPORTS: dict[str, str] = {
                      "TorchDenoiser", "as_edm2_net", "cfg", "guided", "guided_denoise", "load_edm2", "load_sd15"],
                     "models"),
     "GMMDenoiser": "gmm",
-    **dict.fromkeys(["edm_sigmas", "sample"], "sampling"),
+    **dict.fromkeys(["edm_sigmas", "model_sigmas", "sample"], "sampling"),
     **dict.fromkeys(["classifier_entropy", "classifier_log_posterior", "denoiser_gap", "format_bias_table",
                      "tracker_bias_table", "tracker_entropy", "tracker_log_posteriors"], "estimators"),
     **dict.fromkeys(["DigitsDenoiser", "DigitsComparison", "load_digits_data", "train_digits", "digits_comparison",

@@ -1220,9 +1220,9 @@ def plot_digits_comparison(comp: DigitsComparison, out_dir: str | Path, stem: st
         ax = axes[0]
         for name, m in comp.entropy.items():
             st = _STYLES.get(name, {})
-            ax.plot(m.sigma, m.value, label=LABELS.get(name, name), **st)
-            ax.fill_between(m.sigma, m.value - 2 * m.stderr, m.value + 2 * m.stderr, color=st.get("color"), alpha=0.15,
-                            lw=0)
+            (line,) = ax.plot(m.sigma, m.value, label=LABELS.get(name, name), **st)
+            ax.fill_between(m.sigma, m.value - 2 * m.stderr, m.value + 2 * m.stderr, color=line.get_color(),
+                            alpha=0.15, lw=0)
         ax.axhline(comp.h_prior, color="grey", lw=0.8, ls=":")
         lo = -0.15 * comp.h_prior  # a measured curve can fall far below 0 (network error); keep the scale readable
         low = min(float(np.min(m.value)) for m in comp.entropy.values())
@@ -1232,9 +1232,9 @@ def plot_digits_comparison(comp: DigitsComparison, out_dir: str | Path, stem: st
         ax = axes[1]
         for name, m in comp.rate.items():
             st = _STYLES.get(name, {})
-            ax.plot(m.sigma, m.value, label=LABELS.get(name, name), **st)
-            ax.fill_between(m.sigma, m.value - 2 * m.stderr, m.value + 2 * m.stderr, color=st.get("color"), alpha=0.15,
-                            lw=0)
+            (line,) = ax.plot(m.sigma, m.value, label=LABELS.get(name, name), **st)
+            ax.fill_between(m.sigma, m.value - 2 * m.stderr, m.value + 2 * m.stderr, color=line.get_color(),
+                            alpha=0.15, lw=0)
         ax.set(xscale="log", xlabel="σ", ylabel="dH / dlog σ (nats)", title="entropy rate")
         ax.legend(loc="upper right")
         ax = axes[2]

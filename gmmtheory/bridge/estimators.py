@@ -58,7 +58,15 @@ import numpy as np
 import torch
 
 from gmmtheory.bridge.base import Measurement
-from gmmtheory.bridge.sampling import check_sigmas, edm_sigmas, initial_state, make_generator, randn, step_coefficients
+from gmmtheory.bridge.sampling import (
+    check_sigmas,
+    edm_sigmas,
+    initial_state,
+    make_generator,
+    model_sigmas,
+    randn,
+    step_coefficients,
+)
 from gmmtheory.mixture import GaussianMixture, Partition
 from gmmtheory.progress import progress
 
@@ -220,7 +228,7 @@ def tracker_log_posteriors(
     model: Any,
     *,
     n_samples: int,
-    sigmas: object,
+    sigmas: object = None,
     classes: Sequence[int] | None = None,
     prior: object = None,
     reference: str | int = "unconditional",
@@ -250,7 +258,7 @@ def tracker_log_posteriors(
     """
     _check_model(model)
     n = _check_count(n_samples, "n_samples", 2)
-    grid = check_sigmas(sigmas)
+    grid = model_sigmas(model) if sigmas is None else check_sigmas(sigmas)
     mode, cl, ref = _tracker_mode(model, classes, reference)
     methods = tuple(dict.fromkeys(methods))
     if not methods or any(m not in ("paper", "corrected") for m in methods):
@@ -363,7 +371,7 @@ def tracker_entropy(
     model: Any,
     *,
     n_samples: int,
-    sigmas: object,
+    sigmas: object = None,
     classes: Sequence[int] | None = None,
     prior: object = None,
     reference: str | int = "unconditional",
@@ -380,7 +388,9 @@ def tracker_entropy(
 
     Args:
         model: a ``Denoiser`` with conditional and unconditional outputs.
-        n_samples: number of sampler trajectories (≥ 2). sigmas: strictly decreasing grid, e.g. ``edm_sigmas(64)``.
+        n_samples: number of sampler trajectories (≥ 2). sigmas: strictly decreasing grid (a final 0 allowed);
+            default ``sampling.model_sigmas(model)``, EDM's 64-step ρ = 7 grid inside the model's own
+            [sigma_min, sigma_max] (``edm_sigmas(64)``, on [0.002, 80], is refused by diffusers DDPM/SD models).
         classes: labels tracked (default all K). A strict subset against the unconditional reference gives the
             partition {each tracked class, rest}.
         prior: class probabilities over all K classes (default the model's ``weights`` if it has them, else
@@ -409,7 +419,8 @@ def tracker_entropy(
     method: Method = "corrected" if corrected else "paper"
     if sampler == "auto":
         sampler = "posterior" if corrected and mode == "all" else "ancestral"
-    res = tracker_log_posteriors(model, n_samples=n_samples, sigmas=sigmas, classes=classes, prior=prior,
+    grid = model_sigmas(model) if sigmas is None else check_sigmas(sigmas)
+    res = tracker_log_posteriors(model, n_samples=n_samples, sigmas=grid, classes=classes, prior=prior,
                                  reference=reference, methods=(method,), sampler=sampler, jvp=jvp, exact=False,
                                  generator=generator, batch_size=batch_size, init=init)
     lp = _group(res["log_post"][method], partition)
@@ -418,7 +429,7 @@ def tracker_entropy(
     meas = Measurement(
         sigma=res["sigma"][::-1].copy(), value=mean[::-1].copy(), stderr=se[::-1].copy(), quantity="entropy",
         method="tracker_corrected" if corrected else "tracker",
-        meta={"steps": int(np.asarray(sigmas).size - 1), "n_samples": int(n_samples), "classes": res["classes"],
+        meta={"steps": int(grid.size - 1), "n_samples": int(n_samples), "classes": res["classes"],
               "categories": res["categories"] if partition is None else list(partition.names),
               "reference": res["reference"], "mode": res["mode"], "jvp": jvp if corrected else None,
               "sampler": sampler},
@@ -468,6 +479,7 @@ def tracker_bias_table(
     sigma_min: float = 0.002,
     sigma_max: float = 80.0,
     rho: float = 7.0,
+    device: str | torch.device = "cpu",
 ) -> list[dict[str, Any]]:
     """Bias of the trackers against exact H[Z_P | X_σ] on a ``GMMDenoiser`` of ``mixture``, per number of steps.
 
@@ -481,13 +493,14 @@ def tracker_bias_table(
     points, i.e. the tracker's own error with the sampler's error removed). Rows ``"sampler:<name>"`` give the
     sampler's part (exact posterior entropy at the sampled points − exact H); the total is their sum.
     Standard errors combine trajectory noise and, for Monte Carlo exact methods, the exact value's stderr.
+    ``device``: where the ``GMMDenoiser`` computes.
     """
     import gmmtheory as gt  # the exact reference is the jax core
     from gmmtheory.bridge.gmm import GMMDenoiser
 
     if not isinstance(mixture, GaussianMixture):
         raise ValueError(f"mixture must be a gmmtheory.GaussianMixture; got {type(mixture).__name__}")
-    model = GMMDenoiser(mixture, partition, sigma_min=sigma_min, sigma_max=sigma_max)
+    model = GMMDenoiser(mixture, partition, sigma_min=sigma_min, sigma_max=sigma_max, device=device)
     steps = [_check_count(s, "steps", 1) for s in steps]
     samplers = tuple(samplers)
     if not samplers or any(s not in ("ancestral", "posterior") for s in samplers):

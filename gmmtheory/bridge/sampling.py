@@ -38,7 +38,7 @@ import torch
 from gmmtheory.bridge.models import cfg
 from gmmtheory.progress import progress
 
-__all__ = ["check_sigmas", "edm_sigmas", "make_generator", "sample", "step_coefficients"]
+__all__ = ["check_sigmas", "edm_sigmas", "make_generator", "model_sigmas", "sample", "step_coefficients"]
 
 INITS = ("auto", "marginal", "noise", "edm")
 Callback = Callable[[int, float, float, torch.Tensor, torch.Tensor, dict[str, Any]], None]
@@ -64,6 +64,17 @@ def edm_sigmas(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, 
     i = np.arange(n_steps) / (n_steps - 1)
     grid = (smax ** (1 / rho_) + i * (smin ** (1 / rho_) - smax ** (1 / rho_))) ** rho_
     return np.append(grid, 0.0)
+
+
+def model_sigmas(model: Any, n_steps: int = 64, rho: float = 7.0) -> np.ndarray:
+    """EDM's ρ-grid inside the model's own noise range: ``edm_sigmas(n_steps, model.sigma_min, model.sigma_max, ρ)``.
+
+    The default grid of the estimators: ``edm_sigmas(64)`` spans EDM's [0.002, 80], which a diffusers DDPM/SD model
+    refuses (its table is narrower at the low end, e.g. SD1.5's [0.0292, 14.6]). A model without ``sigma_min``
+    gets EDM's 0.002 (capped below its ``sigma_max``)."""
+    smax = float(model.sigma_max)
+    smin = float(getattr(model, "sigma_min", min(0.002, 0.5 * smax)))
+    return edm_sigmas(n_steps, smin, smax, rho)
 
 
 def check_sigmas(sigmas: object, name: str = "sigmas") -> np.ndarray:

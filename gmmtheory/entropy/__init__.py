@@ -6,22 +6,25 @@ from gmmtheory.entropy.api import (
     bayes_error,
     class_entropy,
     collision_probability,
+    estimated_work,
     mutual_information,
     posterior_statistic,
     precision_scope,
     resolve_method,
 )
-from gmmtheory.entropy.common import EntropyResult
+from gmmtheory.entropy.common import EntropyResult, RareEventWarning
 from gmmtheory.entropy.quadrature import binary_snr, gauss_hermite
 
 __all__ = [
     "METHODS",
     "EntropyResult",
+    "RareEventWarning",
     "applicable_methods",
     "bayes_error",
     "binary_snr",
     "class_entropy",
     "collision_probability",
+    "estimated_work",
     "gauss_hermite",
     "mutual_information",
     "posterior_statistic",

@@ -30,7 +30,14 @@ the logits, the posterior functional and all reductions stay in float64. The rou
 ``tests/test_montecarlo_kernel.py``); the standard error itself is that of the same number of draws.
 
 Draws are stratified by class (an equal number per class, weighted by π_z); they are processed in chunks of
-bounded size: no array larger than chunk × K × max(d, T) (× 3 for the statistics) is held, never O(n · d).
+bounded size: no array larger than chunk × K × max(d, T) (× 3 for the statistics) is held, never O(n · d). The
+offsets o_zk are formed per chunk for its class z ((K, d), never the (K, K, d) table), and the working set of a
+chunk — ``chunk_bytes``, K·d·T and K²-type terms included — stays within ``common.memory_budget()``; where the
+per-time constants alone would not fit, the time grid is processed in blocks (same draws in every block).
+
+Invariances (``entropy.common``): the mixture is centred at Σ_k π_k μ_k, and (a, σ) are rescaled to a² + σ² = 1,
+so neither a common offset of the means nor σ² overflow (EDM σ ≳ 1e154) costs precision. The kernel averages the
+excess h = f − f_∞ (``common.functional_excess``); rare-event times are flagged (``common.flag_rare_event``).
 """
 
 from __future__ import annotations
@@ -42,7 +49,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from gmmtheory.entropy.common import apply_functional, chunk_moments, merge_moments, stratified_mean
+from gmmtheory.entropy.common import (
+    DECIDED,
+    centred,
+    chunk_moments,
+    functional_excess,
+    informative_draws,
+    memory_budget,
+    merge_moments,
+    pow2_floor,
+    stratified_mean,
+    unit_coefficients,
+)
 from gmmtheory.mixture import GaussianMixture
 from gmmtheory.posterior import MixtureArrays, mixture_arrays
 from gmmtheory.processes import Process
@@ -58,28 +76,69 @@ def _chunk_elements() -> int:
     return _CHUNK_ELEMENTS if jax.default_backend() == "cpu" else _CHUNK_ELEMENTS_ACCELERATOR
 
 
+def chunk_bytes(chunk: int, K: int, d: int, n_times: int, n_groups: int = 0, per_class_basis: bool = False) -> int:
+    """Bytes held by the kernel for one chunk of ``chunk`` draws over a block of ``n_times`` times (float64):
+
+    fixed: 3·K·d·T (c, 1/c and log c), 4·K·d (√λ, the means in their bases, the chunk's offsets o_z·) and, with
+    per-class bases, K·d² (their working copy); per draw: 8d + 3T (η, ε, X_0 − μ_z, one class's rotation and
+    statistics) + 8·K·T (Q, the logits and the posterior functional's temporaries) + 2·K·T·groups with a partition.
+    """
+    T = n_times
+    fixed = 3 * K * d * T + 4 * K * d + (K * d * d if per_class_basis else 0)
+    per_draw = 8 * d + 3 * T + 8 * K * T + 2 * K * T * n_groups
+    return 8 * (fixed + chunk * per_draw)
+
+
+def plan(n_per_class: int, K: int, d: int, n_times: int, n_groups: int = 0, per_class_basis: bool = False,
+         budget: int | None = None) -> tuple[int, int, int]:
+    """(time block, draws per chunk, chunks per class): the largest power-of-two time block whose fixed part takes
+    at most half the budget; then the largest power-of-two chunk ≤ n_per_class with ``chunk_bytes`` ≤ budget and
+    chunk × K × max(d, T) ≤ the per-array bound (at least 1)."""
+    budget = memory_budget() if budget is None else budget
+    args = (K, d)
+    block = n_times
+    while block > 1 and chunk_bytes(0, *args, block, n_groups, per_class_basis) > budget // 2:
+        block = pow2_floor(block - 1) if block & (block - 1) == 0 else pow2_floor(block)
+    fixed = chunk_bytes(0, *args, block, n_groups, per_class_basis)
+    per_draw = chunk_bytes(1, *args, block, n_groups, per_class_basis) - fixed
+    chunk = min(max(1, (budget - fixed) // per_draw), max(1, _chunk_elements() // max(1, K * max(d, block))),
+                n_per_class)
+    chunk = pow2_floor(chunk)
+    return block, chunk, -(-n_per_class // chunk)
+
+
 def _chunking(n_per_class: int, K: int, d: int, T: int) -> tuple[int, int]:
     """Draws per chunk (a power of two, so shapes are bucketed) and the number of chunks per class."""
-    chunk = max(1, _chunk_elements() // max(1, K * max(d, T)))
-    chunk = 1 << (min(chunk, n_per_class).bit_length() - 1)
-    return chunk, -(-n_per_class // chunk)
+    _, chunk, n_chunks = plan(n_per_class, K, d, T)
+    return chunk, n_chunks
+
+
+def _own_coordinates(arr: MixtureArrays) -> Array:
+    """μ_k in the basis of class k, (K, d): the means themselves (no basis), Uᵀμ_k (one shared basis), U_kᵀμ_k."""
+    if arr.basis is None:
+        return arr.means
+    if arr.basis.ndim == 2:
+        return arr.means @ arr.basis
+    return arr.means_own
+
+
+def _offsets_from(arr: MixtureArrays, own: Array, z: Array) -> Array:
+    """o[k] = U_kᵀ(μ_z − μ_k) for one true class z, shape (K, d) (never the (K, K, d) table)."""
+    if arr.basis is not None and arr.basis.ndim == 3:
+        return jnp.einsum("j,kjl->kl", arr.means[z], arr.basis) - own
+    return own[z][None, :] - own
 
 
 def _offsets(arr: MixtureArrays) -> Array:
-    """o[z, k] = U_kᵀ(μ_z − μ_k), shape (K, K, d), in the mixture's (float64) precision."""
-    if arr.basis is None:
-        own = arr.means
-    elif arr.basis.ndim == 2:
-        own = arr.means @ arr.basis
-    else:
-        return jnp.einsum("zj,kjl->zkl", arr.means, arr.basis) - arr.means_own[None]
-    return own[:, None, :] - own[None, :, :]
+    """o[z, k] = U_kᵀ(μ_z − μ_k), shape (K, K, d) (for tests and small mixtures; the kernel forms one row at a time)."""
+    own = _own_coordinates(arr)
+    return jnp.stack([_offsets_from(arr, own, z) for z in range(arr.means.shape[0])])
 
 
 @functools.partial(jax.jit, static_argnames=("chunk", "functional", "noise_dtype", "gemm_dtype"))
 def _mc_kernel(arr: MixtureArrays, keys, classes, a, s2, membership, *, chunk, functional,
                noise_dtype="float64", gemm_dtype="float64"):
-    """Per-chunk (mean, centred sum of squares) of f over draws, shape (C, T) each, C = K · chunks per class.
+    """Per-chunk (mean, centred sum of squares) of h = f − f_∞ over draws, shape (C, T) each, C = K · chunks per class.
 
     ``keys`` (C,) and ``classes`` (C,) give each chunk's PRNG key and true class z; ``a``, ``s2`` (T,) the process
     coefficients a(t), σ(t)². ``noise_dtype``/``gemm_dtype``: precision of the normal draws and of the rotations and
@@ -95,7 +154,7 @@ def _mc_kernel(arr: MixtureArrays, keys, classes, a, s2, membership, *, chunk, f
     logdet = jnp.sum(jnp.log(c), axis=-1)  # (T, K)
     coef = jnp.stack([a * a, 2.0 * a * jnp.sqrt(s2), s2]).astype(wide)  # (3, T)
     sqrt_lam = jnp.sqrt(arr.evals).astype(g)  # (K, d)
-    offsets = _offsets(arr).astype(g)  # (K_z, K, d)
+    own = _own_coordinates(arr)  # (K, d)
     basis = arr.basis.astype(g) if per_class else None
 
     def one_chunk(args):
@@ -117,11 +176,67 @@ def _mc_kernel(arr: MixtureArrays, keys, classes, a, s2, membership, *, chunk, f
             S = (jnp.concatenate([A * A, A * B, B * B]) @ inv_c_k).astype(wide).reshape(3, chunk, T)
             return coef[0] * S[0] + coef[1] * S[1] + coef[2] * S[2]  # Q_k(t), (n, T)
 
-        quad = jax.lax.map(one_class, (offsets[z], inv_c, basis if per_class else jnp.zeros((K,), g)))  # (K, n, T)
+        offsets = _offsets_from(arr, own, z).astype(g)  # (K, d): o_zk for this chunk's class z
+        quad = jax.lax.map(one_class, (offsets, inv_c, basis if per_class else jnp.zeros((K,), g)))  # (K, n, T)
         logits = arr.log_weights - 0.5 * jnp.transpose(quad, (2, 1, 0)) - 0.5 * logdet[:, None, :]  # (T, n, K)
-        return chunk_moments(apply_functional(logits, membership, functional))
+        return chunk_moments(functional_excess(logits, membership, functional))
 
     return jax.lax.map(one_chunk, (keys, classes))
+
+
+def montecarlo_moments(
+    mixture: GaussianMixture,
+    process: Process,
+    t: np.ndarray,
+    functional: str,
+    membership: np.ndarray | None,
+    n_samples: int,
+    key: Array,
+    *,
+    noise_dtype: str | None = None,
+    gemm_dtype: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(value, stderr, n_used, informative draws Σ_z n_inf,z) over t (1-D numpy); see ``montecarlo_statistic``."""
+    from gmmtheory.entropy.api import precision_scope  # the api imports this module
+
+    low = jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.dtype("float64")  # x64 off: precision="float32"
+    noise_dtype = ("float32" if low else "float64") if noise_dtype is None else noise_dtype
+    gemm_dtype = ("float32" if low else "float64") if gemm_dtype is None else gemm_dtype
+    for name, value in (("noise_dtype", noise_dtype), ("gemm_dtype", gemm_dtype)):
+        if value not in _DTYPES:
+            raise ValueError(f"{name} must be one of {_DTYPES}; got {value!r}")
+    mix = centred(mixture)
+    K, d = mix.K, mix.d
+    n_per_class = -(-n_samples // K)
+    times = np.atleast_1d(np.asarray(t, np.float64))
+    T = times.shape[0]
+    a_all, s2_all = unit_coefficients(process, times)
+    n_groups = 0 if membership is None else int(np.shape(membership)[1])
+    basis = mix.spectrum.basis
+    block, chunk, n_chunks = plan(n_per_class, K, d, T, n_groups, basis is not None and basis.ndim == 3)
+    from gmmtheory.entropy.reduced import _blocks  # noqa: PLC0415 - one padding rule for both methods
+
+    with precision_scope("float64"):
+        keys = jax.random.split(key, K * n_chunks)
+        classes = jnp.repeat(jnp.arange(K), n_chunks)
+        arr = mixture_arrays(mix)
+        memb = None if membership is None else jnp.asarray(membership)
+        parts_mean, parts_m2 = [], []
+        for a, s2 in zip(_blocks(a_all, block), _blocks(s2_all, block)):
+            means, m2 = _mc_kernel(arr, keys, classes, jnp.asarray(a), jnp.asarray(s2), memb, chunk=chunk,
+                                   functional=functional, noise_dtype=noise_dtype, gemm_dtype=gemm_dtype)
+            parts_mean.append(np.asarray(means, np.float64))
+            parts_m2.append(np.asarray(m2, np.float64))
+    means = np.concatenate(parts_mean, axis=1)[:, :T].reshape(K, n_chunks, T)
+    m2 = np.concatenate(parts_m2, axis=1)[:, :T].reshape(K, n_chunks, T)
+    merged = [merge_moments(means[k], m2[k], chunk) for k in range(K)]
+    class_means = np.stack([m[0] for m in merged])
+    class_m2 = np.stack([m[1] for m in merged])
+    counts = np.full(K, chunk * n_chunks)
+    value, stderr = stratified_mean(class_means, class_m2, counts, mix.weights)
+    live = mix.weights > 0
+    n_inf = np.sum(informative_draws(class_means[live], class_m2[live], counts[live][:, None]), axis=0)
+    return value + DECIDED[functional], stderr, int(counts.sum()), n_inf
 
 
 def montecarlo_statistic(
@@ -138,38 +253,11 @@ def montecarlo_statistic(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Estimate E f over t (1-D numpy) with stratified full-dimensional draws. Returns (value, stderr, n_used).
 
-    Called inside ``precision_scope``: under float64 (x64 on) everything is float64; under float32 (x64 off) the
-    draws and GEMMs run in float32 and the rest in float64 (see the module docstring). ``noise_dtype`` and
-    ``gemm_dtype`` ("float32" or "float64") override that choice; with ``noise_dtype="float32"`` both precisions
-    see identical draws, which is how the tests measure the rounding of the float32 GEMMs.
+    Under x64 off (``precision="float32"``) the draws and GEMMs run in float32 and the rest in float64 (see the
+    module docstring); ``noise_dtype`` and ``gemm_dtype`` ("float32" or "float64") override that choice; with
+    ``noise_dtype="float32"`` both precisions see identical draws, which is how the tests measure the rounding of the
+    float32 GEMMs.
     """
-    from gmmtheory.entropy.api import precision_scope  # the api imports this module
-
-    low = jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.dtype("float64")  # x64 off: precision="float32"
-    noise_dtype = ("float32" if low else "float64") if noise_dtype is None else noise_dtype
-    gemm_dtype = ("float32" if low else "float64") if gemm_dtype is None else gemm_dtype
-    for name, value in (("noise_dtype", noise_dtype), ("gemm_dtype", gemm_dtype)):
-        if value not in _DTYPES:
-            raise ValueError(f"{name} must be one of {_DTYPES}; got {value!r}")
-    K, d = mixture.K, mixture.d
-    n_per_class = -(-n_samples // K)
-    with precision_scope("float64"):
-        tt = jnp.asarray(np.atleast_1d(np.asarray(t, np.float64)))
-        T = tt.shape[0]
-        chunk, n_chunks = _chunking(n_per_class, K, d, T)
-        keys = jax.random.split(key, K * n_chunks)
-        classes = jnp.repeat(jnp.arange(K), n_chunks)
-        arr = mixture_arrays(mixture)
-        means, m2 = _mc_kernel(
-            arr, keys, classes, process.alpha(tt), process.sigma(tt) ** 2,
-            None if membership is None else jnp.asarray(membership), chunk=chunk, functional=functional,
-            noise_dtype=noise_dtype, gemm_dtype=gemm_dtype,
-        )
-        means = np.asarray(means, np.float64).reshape(K, n_chunks, T)
-        m2 = np.asarray(m2, np.float64).reshape(K, n_chunks, T)
-    merged = [merge_moments(means[k], m2[k], chunk) for k in range(K)]
-    class_means = np.stack([m[0] for m in merged])
-    class_m2 = np.stack([m[1] for m in merged])
-    counts = np.full(K, chunk * n_chunks)
-    value, stderr = stratified_mean(class_means, class_m2, counts, mixture.weights)
-    return value, stderr, int(counts.sum())
+    value, stderr, n, _ = montecarlo_moments(mixture, process, t, functional, membership, n_samples, key,
+                                             noise_dtype=noise_dtype, gemm_dtype=gemm_dtype)
+    return value, stderr, n

@@ -9,6 +9,9 @@ Z = 1, L ~ N(−2s, 4s) — a Gaussian log-likelihood ratio whose variance is tw
 The logits are (log π_0 + L/2, log π_1 − L/2), so for any posterior functional f,
 E f = Σ_z π_z ∫ f(logits(z, 2s·(±1) + 2√s ξ)) N(ξ; 0, 1) dξ, computed with probabilists' Gauss–Hermite nodes for
 small s and with composite Gauss–Legendre in L for large s (see ``binary_expectation``).
+
+``quadrature_statistic`` runs in float64 whatever ``precision`` says, from the centred means and the rescaled
+coefficients (a, σ)/√(a² + σ²) (see ``entropy.common``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from gmmtheory.entropy.common import apply_functional, log_weights
+from gmmtheory.entropy.common import apply_functional, log_weights, unit_coefficients
 from gmmtheory.entropy.reduced import gram_over_time, shared_gram_blocks
 from gmmtheory.mixture import GaussianMixture
 from gmmtheory.processes import Process
@@ -40,9 +43,13 @@ def binary_snr(mixture: GaussianMixture, process: Process, t: object) -> Array:
 
     Computed from the whitened Gram matrix M(t) of the means (``reduced.gram_over_time``) as
     s = ¼ (M_00 − 2 M_01 + M_11): the cost depends on the number of distinct eigenvalues of Σ, not on d.
+    Concrete (non-traced) times are computed in float64 whatever jax's x64 flag; traced ones in the trace's dtype.
     """
     if mixture.K != 2 or not mixture.shared_covariance:
         raise ValueError("binary_snr needs a mixture with K = 2 components and a shared covariance")
+    if not isinstance(t, jax.core.Tracer) and not jax.config.jax_enable_x64:
+        with jax.enable_x64(True):
+            return binary_snr(mixture, process, np.asarray(t, dtype=np.float64))
     uniq, blocks = (jnp.asarray(v) for v in shared_gram_blocks(mixture))
     t = jnp.asarray(t, dtype=jnp.result_type(float))
     flat = t.reshape(-1)
@@ -129,12 +136,27 @@ def quadrature_statistic(
     membership: np.ndarray | None,
     n_nodes: int = DEFAULT_NODES,
 ) -> np.ndarray:
-    """E f over t (numpy float64 in, numpy out) for a two-class shared-covariance mixture."""
+    """E f over t (numpy float64 in, numpy out) for a two-class shared-covariance mixture.
+
+    Always float64, whatever the caller's jax x64 mode (an exact method: ``precision`` affects only Monte Carlo).
+    s(t) is computed from the centred means (``reduced.shared_gram_blocks``) and from (a, σ) rescaled to
+    a² + σ² = 1 (``common.unit_coefficients``), so neither a common offset of the means nor σ² overflow costs
+    precision; s → 0 gives the prior's value exactly.
+    """
+    from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - the api imports this module
+
+    if mixture.K != 2 or not mixture.shared_covariance:
+        raise ValueError("quadrature needs a mixture with K = 2 components and a shared covariance")
     nodes, weights = gauss_hermite(n_nodes)
-    s = binary_snr(mixture, process, jnp.atleast_1d(jnp.asarray(t)))
-    log_w = log_weights(mixture)
-    out = binary_expectation(
-        s, jnp.asarray(log_w), jnp.asarray(nodes), jnp.asarray(weights),
-        None if membership is None else jnp.asarray(membership), functional,
-    )
-    return np.asarray(out, dtype=np.float64).reshape(np.shape(t))
+    a, s2 = unit_coefficients(process, np.asarray(t, np.float64))
+    with precision_scope("float64"):
+        uniq, blocks = (jnp.asarray(v) for v in shared_gram_blocks(mixture))
+        M = gram_over_time(uniq, blocks, jnp.asarray(a), jnp.asarray(s2))
+        s = jnp.clip(0.25 * (M[:, 0, 0] - 2.0 * M[:, 0, 1] + M[:, 1, 1]), 0.0, None)
+        log_w = log_weights(mixture)
+        out = binary_expectation(
+            s, jnp.asarray(log_w), jnp.asarray(nodes), jnp.asarray(weights),
+            None if membership is None else jnp.asarray(membership), functional,
+        )
+        out = np.asarray(out, dtype=np.float64)
+    return out.reshape(np.shape(t))
