@@ -414,7 +414,8 @@ CURVE_SAMPLES = 2**14  # Monte Carlo draws of a theory curve (reduced / full Mon
 
 def _curve(mixture, sigma, part, method, n_samples, key) -> tuple[np.ndarray, np.ndarray, str]:
     n = CURVE_SAMPLES if n_samples is None else n_samples
-    res = class_entropy(mixture, EDM(), sigma, partition=part, method=method, n_samples=n, key=key)
+    # warn=False: the fine σ grid reaches decided σ where H is a rare event (flag kept in res.extra)
+    res = class_entropy(mixture, EDM(), sigma, partition=part, method=method, n_samples=n, key=key, warn=False)
     return np.asarray(res.value, np.float64), np.asarray(res.stderr, np.float64), res.method
 
 

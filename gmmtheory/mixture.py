@@ -433,7 +433,8 @@ class Partition:
     Build it from a list of groups, ``Partition([[0, 1], [2, 3]])``, or from a group index per label,
     ``Partition.from_assignment([0, 0, 1, 1])``. ``assignment[k]`` is the group of label k; ``names`` label the
     groups (default ``"0"``, ``"1"``, …). Labels must be integers (Python or numpy ints); floats — even integral
-    ones such as ``1.0`` — and bools are refused rather than truncated. The group posterior is p(B | x) = Σ_{k ∈ B} p(k | x).
+    ones such as ``1.0`` — and bools are refused rather than truncated. The group posterior is
+    p(B | x) = Σ_{k ∈ B} p(k | x).
     """
 
     assignment: np.ndarray

@@ -93,10 +93,12 @@ def _read_json(p: Path, where: str) -> dict[str, Any]:
 
 def _read_npz(p: Path, where: str) -> dict[str, Any]:
     try:
-        with np.load(p, allow_pickle=False) as archive:
+        with open(p, "rb") as fh:  # closed on every path, also when np.load fails half-way (no ResourceWarning)
+            archive = np.load(fh, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ValueError("not an .npz archive")
-            return {name: archive[name] for name in archive.files}
+            with archive:
+                return {name: np.array(archive[name]) for name in archive.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         detail = str(exc) or type(exc).__name__
         if "allow_pickle" in detail:

@@ -102,6 +102,7 @@ import numpy as np
 
 from gmmtheory.atomic import atomic_open, atomic_write_text, ensure_writable_dir
 from gmmtheory.entropy.api import bayes_error, class_entropy, collision_probability, in_float64, precision_scope
+from gmmtheory.entropy.common import RareEventWarning
 from gmmtheory.entropy.quadrature import binary_expectation, gauss_hermite
 from gmmtheory.entropy.reduced import applies as reduced_applies
 from gmmtheory.landmarks import _to_process, speciation_time
@@ -481,13 +482,18 @@ def _rate_method(mix: GaussianMixture, part: Partition, method: str) -> str:
     return "autodiff" if reduced_applies(mix) else "denoiser_gap"
 
 
-def _general_cell(mix, levels, process, t, quantities, method, n_samples, key) -> tuple[dict, dict]:
+def _general_cell(mix, levels, process, t, quantities, method, n_samples, key,
+                  rare: list | None = None) -> tuple[dict, dict]:
+    """One cell's values and standard errors; quantities whose Monte Carlo estimate is flagged as a rare event
+    (``extra["rare_event"]``) are appended to ``rare`` instead of each issuing a ``RareEventWarning``."""
     vals, errs = {}, {}
     for lname, part in levels.items():
-        kw = dict(partition=part, method=method, n_samples=n_samples, key=key)
+        kw = dict(partition=part, method=method, n_samples=n_samples, key=key, warn=False)
         for q, fn in (("H", class_entropy), ("phi", collision_probability), ("bayes_error", bayes_error)):
             if q in quantities:
                 r = fn(mix, process, t, **kw)
+                if rare is not None and r.extra.get("rare_event"):
+                    rare.append(_key(lname, q))
                 vals[_key(lname, q)], errs[_key(lname, q)] = r.value, r.stderr
         if "rate" in quantities:
             r = entropy_rate(mix, process, t, partition=part, method=_rate_method(mix, part, method),
@@ -919,6 +925,7 @@ def phase_diagram(
     else:
         units = [np.array([i]) for i in range(n_cells)]
         prng = jax.random.PRNGKey(int(key)) if isinstance(key, (int, np.integer)) else key
+        rare_cells: list[int] = []  # cells computed in this run with a quantity flagged as a rare event
 
         def compute(u: int):
             p = _cell_params(base, ax, np.unravel_index(int(units[u][0]), pshape))
@@ -926,7 +933,10 @@ def phase_diagram(
             if guided:
                 vals, errs = _guided_cell(mix, levels, process, t, p["w"], n_samples, prng, guidance)
             else:
-                vals, errs = _general_cell(mix, levels, process, t, quantities, method, n_samples, prng)
+                flagged: list[str] = []
+                vals, errs = _general_cell(mix, levels, process, t, quantities, method, n_samples, prng, flagged)
+                if flagged:
+                    rare_cells.append(int(units[u][0]))
             return {k: v[None] for k, v in vals.items()}, {k: v[None] for k, v in errs.items()}
 
     # ---- the cache: everything that determines a value is in the fingerprint (the unit layout, which depends on
@@ -1042,7 +1052,13 @@ def phase_diagram(
     meta = dict(model=model, process=repr(process), params={k: v for k, v in base.items() if k not in ax},
                 quantities=list(quantities), method=method, n_samples=n_samples, path="fast" if fast else "cells",
                 n_devices=len(devices), n_processes=n_proc, seconds=time.perf_counter() - start,
-                n_computed=len(todo), n_units=len(units), cache=cache_info)
+                n_computed=len(todo), n_units=len(units), cache=cache_info,
+                rare_event_cells=sorted(rare_cells) if not fast else [])
+    if not fast and rare_cells:
+        warnings.warn(f"phase diagram: {len(rare_cells)} of the {len(todo)} cells computed had a Monte Carlo "
+                      "estimate carried by fewer than 30 draws at some time (a rare event: its standard error may "
+                      "be overconfident); their flat indices are in meta['rare_event_cells']", RareEventWarning,
+                      stacklevel=2)
     return PhaseDiagram(coords, {k: v.reshape(shape) for k, v in values.items()},
                         {k: v.reshape(shape) for k, v in stderr.items()},
                         {k: v.reshape(pshape) for k, v in lms.items()},

@@ -572,7 +572,9 @@ _LAM_CAP = {"closed_form": np.inf, "denoiser_gap": 600.0, "autodiff": 40.0}
 _RATE_WORK_FACTOR = {"denoiser_gap": 8.0, "autodiff": 2.0}
 
 
-def estimated_rate_work(mixture: GaussianMixture, method: str, n_times: int, n_samples: int, n_groups: int = 0) -> float:
+def estimated_rate_work(
+    mixture: GaussianMixture, method: str, n_times: int, n_samples: int, n_groups: int = 0
+) -> float:
     """Estimated work (the entropy cost model's multiply-add units, ``gmmtheory.entropy.api.estimated_work``) of the
     Monte Carlo rate ``method``: ``_RATE_WORK_FACTOR[method]`` × the work of the entropy estimator it resembles
     (denoiser_gap: "montecarlo"; autodiff: "reduced" for shared or per-class isotropic covariances, else "montecarlo")
@@ -586,7 +588,8 @@ def estimated_rate_work(mixture: GaussianMixture, method: str, n_times: int, n_s
 
 def _check_rate_work(mixture: GaussianMixture, method: str, n_times: int, n_samples: int, n_groups: int,
                      max_work: float | None) -> None:
-    """Refuse (``ValueError``) a Monte Carlo rate whose ``estimated_rate_work`` exceeds ``max_work`` (None: no limit)."""
+    """Refuse (``ValueError``) a Monte Carlo rate whose ``estimated_rate_work`` exceeds ``max_work`` (None: no
+    limit)."""
     if max_work is None:
         return
     work = estimated_rate_work(mixture, method, n_times, n_samples, n_groups)

@@ -244,7 +244,7 @@ def section_hierarchy(out: Path, quick: bool) -> str:
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
         for i, (name, part) in enumerate(parts.items()):
             color = f"C{i}"
-            H = gt.class_entropy(h.mixture, ou, t, partition=part, n_samples=n_samples * 4)
+            H = gt.class_entropy(h.mixture, ou, t, partition=part, n_samples=n_samples * 4, warn=False)
             R = gt.entropy_rate(h.mixture, ou, t, partition=part, method="autodiff", n_samples=n_samples)
             e = lm.entropy[name]
             rows.append((names[name], e.h_prior, e.peak_t, e.peak_t_err, e.half_t, e.fwhm_t, H.method, R.method))

@@ -37,7 +37,7 @@ def test_ci_script_runs_make_test_and_the_wheel_check():
     script = ROOT / ".ci" / "run"
     subprocess.run(["bash", "-n", str(script)], check=True)
     text = script.read_text(encoding="utf-8")
-    assert "all) make test; wheel_check ;;" in text and "set -euo pipefail" in text
+    assert "all) wheel_check; make test ;;" in text and "set -euo pipefail" in text  # pytest's summary last
     steps = ("pip wheel", "-m venv", "gmmtheory\" --version", "gmmtheory\" entropy", "gmmtheory\" rate", "rate.png")
     for step in steps:
         assert step in text, step

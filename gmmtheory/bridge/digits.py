@@ -709,7 +709,7 @@ def surrogate_curves(mixture: Any, sigmas: object, *, n_samples: int = 2**13, se
     s = _check_sigmas(sigmas)
     n = _check_int(n_samples, "n_samples", 2)
     seed = _check_int(seed, "seed", 0)
-    H = gt.class_entropy(mixture, gt.EDM(), s, method="montecarlo", n_samples=n, key=seed)
+    H = gt.class_entropy(mixture, gt.EDM(), s, method="montecarlo", n_samples=n, key=seed, warn=False)
     R = gt.entropy_rate(mixture, gt.EDM(), s, wrt="log_sigma", method="denoiser_gap", n_samples=n, key=seed + 1)
     meta = {"n_samples": int(H.n_samples), "seed": seed, "K": mixture.K, "d": mixture.d, "cov_kind": mixture.cov_kind}
     return (Measurement(s, np.asarray(H.value), np.asarray(H.stderr), "entropy", "surrogate", dict(meta, engine=H.method)),

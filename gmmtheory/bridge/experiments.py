@@ -205,7 +205,7 @@ def surrogate_overlay(x0: torch.Tensor, labels: torch.Tensor, classes: Sequence[
     var_arr = np.asarray(var)
     var_arr = np.maximum(var_arr, shrinkage * var_arr.mean())
     mix = gt.GaussianMixture(np.asarray(means), var_arr, cov_kind="class_diag")
-    H = gt.class_entropy(mix, gt.EDM(), sigmas, method="montecarlo", n_samples=n_samples, key=seed)
+    H = gt.class_entropy(mix, gt.EDM(), sigmas, method="montecarlo", n_samples=n_samples, key=seed, warn=False)
     xc = x - x.mean(axis=0)
     lam = float(np.linalg.svd(xc, compute_uv=False)[0] ** 2 / max(x.shape[0] - 1, 1))
     sigma_s = math.sqrt(lam - 1.0) if lam > 1 else float("nan")

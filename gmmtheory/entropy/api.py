@@ -242,12 +242,14 @@ def posterior_statistic(
     n_nodes: int = quadrature.DEFAULT_NODES,
     precision: str = "float64",
     max_work: float | None = DEFAULT_MAX_WORK,
+    warn: bool = True,
 ) -> EntropyResult:
     """E_{x∼p_t} f(p_t(· | x)) for a functional f in ("entropy", "collision", "max"), validated and dispatched.
 
     Every argument is checked before any jax work (``precision`` first). ``max_work``: refuse estimated work beyond
     this many units (``estimated_work``; None: no limit). Monte Carlo results carry ``extra["informative_draws"]``
-    and ``extra["rare_event"]`` (see ``entropy.common``).
+    and ``extra["rare_event"]`` (see ``entropy.common``); ``warn=False`` sets that flag without issuing the
+    ``RareEventWarning`` (for studies that aggregate many calls and report the flags themselves).
     """
     check_precision(precision)
     limit = _check_max_work(max_work)
@@ -279,7 +281,7 @@ def posterior_statistic(
                     mix, process, flat, functional, memb, n, prng, noise_dtype=precision, gemm_dtype=precision)
         value, stderr = value.reshape(times.shape), stderr.reshape(times.shape)
         groups = part.group_weights(mixture.weights)
-        flag_rare_event(extra, n_inf, times, int(np.sum(groups > 0)) < 2, f"{functional} by {chosen}")
+        flag_rare_event(extra, n_inf, times, int(np.sum(groups > 0)) < 2, f"{functional} by {chosen}", warn)
     return EntropyResult(times, np.asarray(value), np.asarray(stderr), chosen, functional, n_used, extra)
 
 
@@ -294,6 +296,7 @@ def class_entropy(
     key: object = None,
     precision: str = "float64",
     max_work: float | None = DEFAULT_MAX_WORK,
+    warn: bool = True,
 ) -> EntropyResult:
     """H[Z_P | X_t] = E_{x∼p_t}[−Σ_B p_t(B | x) log p_t(B | x)] in nats, over the times ``t``.
 
@@ -308,6 +311,7 @@ def class_entropy(
         precision: "float64" (default) or "float32" (Monte Carlo draws and GEMMs only; see the module docstring).
         max_work: refuse a call whose estimated work exceeds this many multiply-add units (default 1e13, about an
             hour on one CPU core; the message states the estimate); None lifts the limit.
+        warn: issue a ``RareEventWarning`` for flagged times (default); False only sets the flag in ``.extra``.
 
     Returns:
         ``EntropyResult`` with ``.value`` and ``.stderr`` shaped like ``t`` and the ``.method`` used; Monte Carlo
@@ -316,7 +320,7 @@ def class_entropy(
     """
     return posterior_statistic(
         mixture, process, t, "entropy", partition=partition, method=method, n_samples=n_samples, key=key,
-        precision=precision, max_work=max_work,
+        precision=precision, max_work=max_work, warn=warn,
     )
 
 

@@ -125,14 +125,15 @@ def informative_draws(mean: np.ndarray, m2: np.ndarray, n: int | np.ndarray) -> 
         return np.where(squares > 0, total**2 / np.where(squares > 0, squares, 1.0), 0.0)
 
 
-def flag_rare_event(extra: dict, n_inf: np.ndarray, times: np.ndarray, trivial: bool, what: str) -> None:
+def flag_rare_event(extra: dict, n_inf: np.ndarray, times: np.ndarray, trivial: bool, what: str,
+                    warn: bool = True) -> None:
     """Record ``informative_draws`` in ``extra`` and, unless the answer is trivial (fewer than two groups with
-    positive weight), flag and warn where fewer than ``RARE_DRAWS`` draws carry the estimate."""
+    positive weight), flag (and, if ``warn``, warn) where fewer than ``RARE_DRAWS`` draws carry the estimate."""
     n_inf = np.asarray(n_inf, np.float64).reshape(np.shape(times))
     extra["informative_draws"] = n_inf
     rare = (not trivial) and bool(np.any(n_inf < RARE_DRAWS))
     extra["rare_event"] = rare
-    if rare:
+    if rare and warn:
         bad = np.atleast_1d(times)[np.atleast_1d(n_inf) < RARE_DRAWS]
         warnings.warn(
             f"{what}: at {bad.size} time(s) (first t={bad[0]:.6g}) fewer than {RARE_DRAWS:g} draws carry the "
