@@ -15,6 +15,7 @@ The theory core (mixtures, processes, posteriors, entropies) imports neither tor
 
 from gmmtheory.entropy import (
     EntropyResult,
+    RareEventWarning,
     applicable_methods,
     bayes_error,
     binary_snr,
@@ -137,6 +138,7 @@ __all__ = [
     "LogTimeTable",
     "load_mixture_file",
     "PhaseDiagram",
+    "RareEventWarning",
     "phase_diagram",
     "plot_phase",
     "bimodality_time",
