@@ -279,8 +279,8 @@ def bench_montecarlo(quick: bool, d: int, naive_times: int, repeats: int, memory
     # the same float32 draws through the float64 kernel: what float32 GEMMs cost in accuracy
     key = jax.random.PRNGKey(1)
     mix = gt.GaussianMixture(means, covs, weights, cov_kind="class_full")
-    same64 = montecarlo.montecarlo_statistic(mix, OU, t, "entropy", None, n_samples, key, noise_dtype="float32",
-                                             gemm_dtype="float64")
+    same64 = montecarlo.montecarlo_moments(mix, OU, t, "entropy", None, n_samples, key, noise_dtype="float32",
+                                           gemm_dtype="float64")
     f32_err = np.abs(r32.value - same64[0])
     informative = same64[1] > 1e-6  # times where H is not ~0 or ~H[Z] to within 1e-6
     f32_rel = float(np.max(f32_err[informative] / same64[1][informative])) if informative.any() else 0.0

@@ -47,8 +47,8 @@ def test_float32_gemm_matches_float64_on_identical_draws(name, functional="entro
     memb = None if part is None else part.membership()
     key = jax.random.PRNGKey(7)
     args = (mix, OU, T_GRID, functional, memb, 2**11, key)
-    v64, se64, n64 = montecarlo.montecarlo_statistic(*args, noise_dtype="float32", gemm_dtype="float64")
-    v32, se32, n32 = montecarlo.montecarlo_statistic(*args, noise_dtype="float32", gemm_dtype="float32")
+    v64, se64, n64, _ = montecarlo.montecarlo_moments(*args, noise_dtype="float32", gemm_dtype="float64")
+    v32, se32, n32, _ = montecarlo.montecarlo_moments(*args, noise_dtype="float32", gemm_dtype="float32")
     assert n64 == n32
     assert np.all(np.abs(v32 - v64) <= 0.05 * se64 + 1e-6), np.max(np.abs(v32 - v64) / np.maximum(se64, 1e-300))
     big = se64 > 1e-4
@@ -59,7 +59,7 @@ def test_public_float32_precision_uses_float32_draws_and_gemms():
     """``precision="float32"`` through the public API equals the kernel run with float32 draws and GEMMs."""
     mix, _ = MIXTURES["class_full"]
     res = gt.class_entropy(mix, OU, T_GRID, method="montecarlo", n_samples=2**11, key=3, precision="float32")
-    v, se, n = montecarlo.montecarlo_statistic(mix, OU, T_GRID, "entropy", None, 2**11, jax.random.PRNGKey(3),
+    v, se, n, _ = montecarlo.montecarlo_moments(mix, OU, T_GRID, "entropy", None, 2**11, jax.random.PRNGKey(3),
                                                noise_dtype="float32", gemm_dtype="float32")
     np.testing.assert_allclose(res.value, v, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(res.stderr, se, rtol=1e-12, atol=1e-15)
@@ -116,4 +116,4 @@ def test_chunking_bound():
 def test_bad_dtype_raises(kw):
     mix, _ = MIXTURES["class_diag"]
     with pytest.raises(ValueError, match=next(iter(kw))):
-        montecarlo.montecarlo_statistic(mix, OU, T_GRID, "entropy", None, 64, jax.random.PRNGKey(0), **kw)
+        montecarlo.montecarlo_moments(mix, OU, T_GRID, "entropy", None, 64, jax.random.PRNGKey(0), **kw)

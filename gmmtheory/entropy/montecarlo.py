@@ -196,7 +196,13 @@ def montecarlo_moments(
     noise_dtype: str | None = None,
     gemm_dtype: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """(value, stderr, n_used, informative draws Σ_z n_inf,z) over t (1-D numpy); see ``montecarlo_statistic``."""
+    """Estimate E f over t (1-D numpy) with stratified full-dimensional draws.
+
+    Returns (value, stderr, n_used, informative draws Σ_z n_inf,z). Under x64 off (``precision="float32"``) the draws
+    and GEMMs run in float32 and the rest in float64 (see the module docstring); ``noise_dtype`` and ``gemm_dtype``
+    ("float32" or "float64") override that choice; with ``noise_dtype="float32"`` both precisions see identical
+    draws, which is how the tests measure the rounding of the float32 GEMMs.
+    """
     from gmmtheory.entropy.api import precision_scope  # the api imports this module
 
     low = jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.dtype("float64")  # x64 off: precision="float32"
@@ -238,26 +244,3 @@ def montecarlo_moments(
     n_inf = np.sum(informative_draws(class_means[live], class_m2[live], counts[live][:, None]), axis=0)
     return value + DECIDED[functional], stderr, int(counts.sum()), n_inf
 
-
-def montecarlo_statistic(
-    mixture: GaussianMixture,
-    process: Process,
-    t: np.ndarray,
-    functional: str,
-    membership: np.ndarray | None,
-    n_samples: int,
-    key: Array,
-    *,
-    noise_dtype: str | None = None,
-    gemm_dtype: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Estimate E f over t (1-D numpy) with stratified full-dimensional draws. Returns (value, stderr, n_used).
-
-    Under x64 off (``precision="float32"``) the draws and GEMMs run in float32 and the rest in float64 (see the
-    module docstring); ``noise_dtype`` and ``gemm_dtype`` ("float32" or "float64") override that choice; with
-    ``noise_dtype="float32"`` both precisions see identical draws, which is how the tests measure the rounding of the
-    float32 GEMMs.
-    """
-    value, stderr, n, _ = montecarlo_moments(mixture, process, t, functional, membership, n_samples, key,
-                                             noise_dtype=noise_dtype, gemm_dtype=gemm_dtype)
-    return value, stderr, n

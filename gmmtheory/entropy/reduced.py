@@ -334,20 +334,3 @@ def reduced_moments(
         n_inf = np.where(sampled & (total_m2 == 0) & (mean == 0), float(n), n_inf)
     return mean + DECIDED[functional], np.sqrt(total_m2 / (n - 1) / n), n, n_inf
 
-
-def reduced_statistic(
-    mixture: GaussianMixture,
-    process: Process,
-    t: np.ndarray,
-    functional: str,
-    membership: np.ndarray | None,
-    n_samples: int,
-    key: Array,
-    *,
-    noise_dtype: str = "float64",
-    importance: bool = True,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Estimate E f over t (1-D numpy). Returns (value, stderr, n_used); see ``reduced_moments``."""
-    value, stderr, n, _ = reduced_moments(mixture, process, t, functional, membership, n_samples, key,
-                                          noise_dtype=noise_dtype, importance=importance)
-    return value, stderr, n
