@@ -946,15 +946,18 @@ def _swap(a: Path, b: Path) -> None:
     os.replace(tmp, b)
 
 
-def _cache_fault(tamper: Callable[[Path], None]) -> Callable[[Any], Any]:
-    """Populate a cache, tamper with it, rerun the same sweep in it: the values returned (to compare)."""
+def _cache_fault(tamper: Callable[[Path], None], sweep: Callable[[Any, Path | None], dict] | None = None,
+                 folder: str = "cache") -> Callable[[Any], Any]:
+    """Populate a cache with ``sweep`` (default: the two-Gaussian sweep), tamper with it, rerun the same sweep in it:
+    the values returned (to compare)."""
+    sweep = _pd if sweep is None else sweep
 
     def run(ctx: Context) -> dict:
-        cache = ctx.fresh_dir("cache")
+        cache = ctx.fresh_dir(folder)
         ctx._memo["last_cache"] = cache
-        _pd(ctx, cache)
+        sweep(ctx, cache)
         tamper(cache)
-        return _pd(ctx, cache)
+        return sweep(ctx, cache)
 
     return run
 
@@ -1003,21 +1006,12 @@ def _fault_cases() -> list[Case]:
                                   cache=cache, progress=False)
         return _pd_values(pd)
 
-    def cell_fault(tamper: Callable[[Path], None]) -> Callable[[Any], Any]:
-        def run(ctx: Context) -> dict:
-            cache = ctx.fresh_dir("cache_cells")
-            ctx._memo["last_cache"] = cache
-            cell_pd(ctx, cache)
-            tamper(cache)
-            return cell_pd(ctx, cache)
-        return run
-
     cell_ref = lambda ctx: ctx.memo("cell_ref", lambda: cell_pd(ctx, None))
     for label, fault in (("part 1 truncated", lambda c: _truncate(_parts(c)[1], 0.5)),
                          ("parts 0 and 2 swapped", lambda c: _swap(_parts(c)[0], _parts(c)[2])),
                          ("part 1 NaN value", lambda c: _rewrite_npz(_parts(c)[1], _nan_part)),
                          ("meta.json emptied", lambda c: _meta(c).write_text(""))):
-        add("phase_cache_cells", label, cell_fault(fault), reference=cell_ref)
+        add("phase_cache_cells", label, _cache_fault(fault, cell_pd, "cache_cells"), reference=cell_ref)
 
     meta_faults: dict[str, Callable[[Path], None]] = {
         "truncated": lambda c: _truncate(_meta(c), 0.5),
