@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import json
 import math
 import sys
@@ -382,16 +381,6 @@ def emit(command: str, meta: dict, rows: list[dict], columns: dict | None, fmt: 
     return env
 
 
-def emit_table(rows: list[dict], fmt: str, out: IO[str] | None = None) -> None:
-    """Rows alone (no metadata) as strict JSON (a list; null for non-finite numbers), CSV or an aligned table."""
-    out = out or sys.stdout
-    tidy = [tidy_row(r) for r in rows]
-    if fmt == "json":
-        out.write(json.dumps(jsonable(tidy), indent=2, allow_nan=False) + "\n")
-        return
-    write_output({"meta": {}, "columns": {}, "rows": jsonable(tidy) if fmt == "csv" else tidy}, fmt, out)
-
-
 # ---------------------------------------------------------------------------------------------------- subcommands
 def _seed(args: argparse.Namespace) -> int:
     return 0 if args.seed is None else int(args.seed)
@@ -731,18 +720,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-BRIDGE_OPTIONAL = {"torch": "gmmtheory[bridge]", "sklearn": "gmmtheory[bridge]", "diffusers": "gmmtheory[bridge]",
-                   "transformers": "gmmtheory[sd15]"}
-
-
-def _importable(name: str) -> bool:
-    """Whether ``import name`` can find the module (without importing it)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _fail(message: object) -> int:
     """Print one line 'error: MESSAGE' on stderr; exit status 2."""
     text = " ".join(str(message).split())
@@ -757,23 +734,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     bridge = args.command == "bridge"
-    if bridge and not _importable("torch"):
-        return _fail(f"gmmtheory bridge {args.target} needs torch, which is not installed: "
-                     "pip install 'gmmtheory[bridge]'")
-    try:
+    try:  # the bridge commands check their optional dependencies first (bridge.cli._require: one-line install hint)
         return int(args.func(args))
     except (ValueError, argparse.ArgumentTypeError) as exc:  # bad input: a clear message, no traceback
         return _fail(exc)
-    except ModuleNotFoundError as exc:
-        if bridge and exc.name in BRIDGE_OPTIONAL:
-            return _fail(f"gmmtheory bridge {args.target} needs {exc.name}, which is not installed: "
-                         f"pip install '{BRIDGE_OPTIONAL[exc.name]}'")
-        raise
     except ImportError as exc:
         if bridge:
             return _fail(exc)
-        raise
-    except SystemExit as exc:
-        if isinstance(exc.code, str):
-            return _fail(exc.code)
         raise

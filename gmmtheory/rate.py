@@ -72,6 +72,7 @@ from gmmtheory.entropy.common import (
     log_weights,
     membership_or_none,
     merge_moments,
+    pow2_floor,
     stratified_mean,
 )
 from gmmtheory.entropy.quadrature import SWITCH_SNR, gauss_hermite, window_rule
@@ -88,10 +89,6 @@ GH_NODES = 200
 _CHUNK_ELEMENTS = 2**21  # bound on the floats of one chunk's largest array (chunk × times × K × d and the like)
 _MIN_CHUNK = 64
 _SMALL_DF = 32  # χ² with at most this many degrees of freedom is drawn as a sum of squared normals
-
-
-def _pow2_floor(n: int) -> int:
-    return 1 << (max(1, int(n)).bit_length() - 1)
 
 
 # ------------------------------------------------------------------------------------------------ time factors
@@ -285,7 +282,7 @@ def _time_blocks(T: int, per_time: int, per_draw: int, cap: int) -> tuple[int, i
     """(time block size, chunk): a draw holds ``per_time`` floats per time plus ``per_draw``; a chunk of draws over a
     block of times holds chunk × (block × per_time + per_draw) ≤ _CHUNK_ELEMENTS floats (where at least possible)."""
     block = max(1, min(_bucket(T), (_CHUNK_ELEMENTS // _MIN_CHUNK - per_draw) // max(1, per_time)))
-    chunk = _pow2_floor(min(cap, max(1, _CHUNK_ELEMENTS // max(1, per_time * block + per_draw))))
+    chunk = pow2_floor(min(cap, max(1, _CHUNK_ELEMENTS // max(1, per_time * block + per_draw))))
     return block, chunk
 
 

@@ -84,7 +84,9 @@ def test_rare_event_two_gaussians_honest_or_flagged():
     assert not red.extra.get("rare_event", False)
     with pytest.warns(RareEventWarning, match="rare event"):
         mc = gt.class_entropy(mix, EDM, t, method="montecarlo", n_samples=2**12, key=1)
-    assert mc.extra.get("rare_event", False) or np.all(np.abs(mc.value - truth) <= 4 * mc.stderr)
+    # per time: within 4 se of the truth, or flagged at that very time (plain Monte Carlo at 2¹² draws misses both)
+    flagged = mc.extra["informative_draws"] < 30
+    assert np.all(flagged | (np.abs(mc.value - truth) <= 4 * mc.stderr)), (mc.value, truth, flagged)
     assert mc.extra["rare_event"] and mc.extra["informative_draws"][0] < 30
 
 
@@ -225,14 +227,12 @@ def test_unknown_precision_raises_before_any_jax_work(monkeypatch):
 
 
 def test_unbounded_work_refused_with_estimate():
-    import time
-
     mix = gt.k_classes(3, 8)
-    start = time.perf_counter()
-    for method in ("reduced", "montecarlo"):
-        with pytest.raises(ValueError, match=r"n_samples=1099511627776 .* estimated at .* max_work=None"):
-            gt.class_entropy(mix, OU, [0.5, 1.0], method=method, n_samples=2**40)
-    assert time.perf_counter() - start < 2.0
+    with count_compilations() as counts:
+        for method in ("reduced", "montecarlo"):
+            with pytest.raises(ValueError, match=r"n_samples=1099511627776 .* estimated at .* max_work=None"):
+                gt.class_entropy(mix, OU, [0.5, 1.0], method=method, n_samples=2**40)
+    assert counts == {"traces": 0, "compiles": 0}  # refused before any work
     with pytest.raises(ValueError, match="estimated at"):
         gt.class_entropy(mix, OU, [0.5, 1.0], n_samples=2**12, max_work=1e3)
     lifted = gt.class_entropy(mix, OU, [0.5, 1.0], n_samples=2**12, max_work=None, key=3)

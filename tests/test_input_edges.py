@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import gmmtheory as gt
+from gmmtheory.compilation import count_compilations
 from gmmtheory import phase
 from gmmtheory.entropy.common import check_key
 from gmmtheory.mixture_io import load_mixture_file
@@ -98,10 +99,9 @@ _KEY_CALLS = {
                          ids=["zeros2x2", "float2", "int64x2", "uint32x3", "True", "str", "float"])
 @pytest.mark.parametrize("fn", sorted(_KEY_CALLS))
 def test_bad_keys_are_refused_naming_key(fn, bad):
-    t0 = time.perf_counter()
-    with pytest.raises(ValueError, match=r"^key must be an int seed, a typed key .* or a raw uint32 key"):
+    with count_compilations() as counts, pytest.raises(ValueError, match=r"^key must be an int seed, a typed key .* or a raw uint32 key"):
         _KEY_CALLS[fn](bad)
-    assert time.perf_counter() - t0 < 2.0  # before any jit work
+    assert counts == {"traces": 0, "compiles": 0}  # before any jit work
 
 
 def test_valid_keys_are_accepted():
@@ -175,10 +175,9 @@ _T = np.linspace(0.5, 4.0, 6)
     ({"imbalance": 1.0}, r"params\['imbalance'\] must lie strictly between 0 and 1"),
 ])
 def test_phase_params_are_validated_before_any_work(params, match):
-    t0 = time.perf_counter()
-    with pytest.raises(ValueError, match=match):
+    with count_compilations() as counts, pytest.raises(ValueError, match=match):
         phase.phase_diagram({"d": [10, 100]}, _T, params=params, progress=False)
-    assert time.perf_counter() - t0 < 0.5
+    assert counts == {"traces": 0, "compiles": 0}
 
 
 @pytest.mark.parametrize("values", [["10", "100"], [True, False], [1j, 2j]], ids=["str", "bool", "complex"])
@@ -246,13 +245,12 @@ def test_cache_part_replaced_by_a_non_empty_directory_is_refused_naming_it(tmp_p
 
 # ------------------------------------------------------------------------------------------------ rate work limit
 def test_entropy_rate_refuses_huge_n_samples_before_allocating():
-    t0 = time.perf_counter()
-    with pytest.raises(ValueError, match=r"^n_samples=1099511627776 over 1 time\(s\) with method='denoiser_gap'"
+    with count_compilations() as counts, pytest.raises(ValueError, match=r"^n_samples=1099511627776 over 1 time\(s\) with method='denoiser_gap'"
                                          r".*limit max_work=1e\+13"):
         gt.entropy_rate(_TWO, gt.OU(), 1.0, method="denoiser_gap", n_samples=2**40)
     with pytest.raises(ValueError, match=r"method='autodiff'.*max_work"):
         gt.entropy_rate(_TWO, gt.OU(), 1.0, method="autodiff", n_samples=2**40)
-    assert time.perf_counter() - t0 < 1.0
+    assert counts == {"traces": 0, "compiles": 0}
 
 
 def test_entropy_rate_max_work_keyword():

@@ -24,9 +24,8 @@ def test_every_case_of_a_fast_subset_is_classified(tmp_path: Path):
     assert len(subset) == 3 * len(cheap) + 2
     outcomes = rel.run_campaign(subset, tmp=tmp_path)
     assert [o.name for o in outcomes] == [c.name for c in subset]
-    allowed = set(rel.OK_OUTCOMES) | set(rel.FAIL_KINDS)
-    for o in outcomes:
-        assert o.outcome in allowed, (o.name, o.outcome, o.reason)
+    for o in outcomes:  # every case of the subset is handled now (the campaign's "before" run failed some)
+        assert o.outcome in rel.OK_OUTCOMES, (o.name, o.outcome, o.reason)
         assert o.reason, o.name
     table = rel.format_table(outcomes)
     assert "bad inputs" in table and "faults" in table

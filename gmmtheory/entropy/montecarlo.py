@@ -129,12 +129,6 @@ def _offsets_from(arr: MixtureArrays, own: Array, z: Array) -> Array:
     return own[z][None, :] - own
 
 
-def _offsets(arr: MixtureArrays) -> Array:
-    """o[z, k] = U_kᵀ(μ_z − μ_k), shape (K, K, d) (for tests and small mixtures; the kernel forms one row at a time)."""
-    own = _own_coordinates(arr)
-    return jnp.stack([_offsets_from(arr, own, z) for z in range(arr.means.shape[0])])
-
-
 @functools.partial(jax.jit, static_argnames=("chunk", "functional", "noise_dtype", "gemm_dtype"))
 def _mc_kernel(arr: MixtureArrays, keys, classes, a, s2, membership, *, chunk, functional,
                noise_dtype="float64", gemm_dtype="float64"):

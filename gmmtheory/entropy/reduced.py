@@ -122,12 +122,6 @@ def plan(n_samples: int, n_times: int, K: int, rank: int | None = None, n_groups
     return block, chunk, -(-n_samples // chunk)
 
 
-def _chunking(n_samples: int, n_times: int, K: int) -> tuple[int, int]:
-    """(draws per chunk, chunks) for the shared-covariance kernel over the whole grid (kept for callers)."""
-    _, chunk, n_chunks = plan(n_samples, n_times, K)
-    return chunk, n_chunks
-
-
 @functools.lru_cache(maxsize=32)
 def shared_gram_blocks(mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
     """Distinct eigenvalues u (U,) of the shared Σ and Gram blocks G_u = Σ_{j: λ_j = u} P_j P_jᵀ (U, K, K) of the
