@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python ≥ 3.11 with venv):
 #   make report   create .venv, install gmmtheory, run the main job (writes out/report/report.md + figures)
-#   make test     create .venv, install gmmtheory with its test and bridge extras, run the test suite
+#   make test     create .venv, install gmmtheory with its test and bridge extras, check the house rules (ruff,
+#                 lint-imports: the floors in pyproject.toml), run the test suite
 # torch (for the bridge extra) is installed first, on its own, from TORCH and TORCH_INDEX:
 #   TORCH        the requirement; the default pin is the CPU build this machine's package index serves.
 #   TORCH_INDEX  empty: TORCH comes from pip's configured index. On PyPI plain `torch` is, on Linux, the multi-GB
@@ -29,6 +30,8 @@ report: $(STAMP)
 	$(BIN)/gmmtheory report --out out/report
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -272,7 +272,7 @@ def bench_montecarlo(quick: bool, d: int, naive_times: int, repeats: int, memory
     r64, r32 = g64["result"], g32["result"]
     n_used = r64.n_samples
     n_per_class = n_used // MC_K
-    chunk, _ = montecarlo._chunking(n_per_class, MC_K, d, len(t))
+    chunk, _ = montecarlo.chunking(n_per_class, MC_K, d, len(t))
     for name, g in (("float64", g64), ("float32", g32)):
         print(f"  gmmtheory {name}: first call {fmt_s(g['first_s'])}, median {fmt_s(g['median_s'])} wall / "
               f"{fmt_s(g['median_cpu_s'])} CPU over {repeats}; {g['recompiles']} recompiles during the repeats")

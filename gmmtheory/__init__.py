@@ -24,16 +24,8 @@ from gmmtheory.entropy import (
     mutual_information,
     precision_scope,
 )
-from gmmtheory.mixture import (
-    GaussianMixture,
-    Hierarchy,
-    Partition,
-    empirical,
-    hierarchical,
-    k_classes,
-    random_mixture,
-    two_gaussians,
-)
+from gmmtheory.mixture import GaussianMixture, Partition
+from gmmtheory.presets import Hierarchy, empirical, hierarchical, k_classes, random_mixture, two_gaussians
 from gmmtheory.posterior import (
     class_posterior,
     component_log_likelihoods,
@@ -73,7 +65,7 @@ from gmmtheory.control import (
     semantic_window,
     theory_window,
 )
-from gmmtheory.guidance import GuidanceStudy, GuidedProfile, guidance_study, guided_profile, overshoot_study
+from gmmtheory.guidance import GuidedProfile, guided_profile
 from gmmtheory.landmarks import (
     CurveLandmarks,
     Landmarks,
@@ -88,11 +80,15 @@ from gmmtheory.landmarks import (
     speciation_time,
     top_eigenvalue,
 )
-from gmmtheory.logtime import LogTimeTable, logtime_study
+from gmmtheory.logtime import LogTimeTable
+from gmmtheory.studies.logtime import logtime_study
+from gmmtheory.studies.guidance import GuidanceStudy, guidance_study, overshoot_study
 from gmmtheory.mixture_io import load_mixture_file
-from gmmtheory.phase import PhaseDiagram, phase_diagram, plot_phase
-from gmmtheory.rate import binary_mmse, entropy_rate
-from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, edm_sigma_grid, get_process
+from gmmtheory.phase import PhaseDiagram, phase_diagram
+from gmmtheory.report.phase import plot_phase
+from gmmtheory.entropy.rate import binary_mmse, entropy_rate
+from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, get_process
+from gmmtheory.schedules import edm_sigma_grid
 
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
 

@@ -1,4 +1,4 @@
-"""Gaussian mixtures p_0 = Σ_k π_k N(μ_k, Σ_k), their covariance forms, constructors and label partitions.
+"""Gaussian mixtures p_0 = Σ_k π_k N(μ_k, Σ_k), their covariance forms, label partitions and the prior entropy.
 
 A mixture in dimension d with K components is stored once, validated eagerly (before any jit work), and carries
 the spectral decomposition Σ_k = U_k diag(λ_k) U_kᵀ of every component covariance. Under any forward process
@@ -39,18 +39,24 @@ Numerical conventions (all documented constants below):
   invariant under translation (``GaussianMixture.centred``). Data beyond the limit can be rescaled: H[Z | X_t] of
   the data scaled by 1/c at noise σ/c equals that of the original data at noise σ.
 - Complex, boolean and text arrays are refused (never silently truncated to their real part).
+
+Label partitions P = {B_1, …, B_M} (``Partition``) group the labels; the prior entropy of a partition is
+H[Z_P] = −Σ_B π_B log π_B with π_B = Σ_{k∈B} π_k (``prior_entropy``). The named constructors (``two_gaussians``,
+``k_classes``, …) and the catalogue of named mixtures live in ``gmmtheory.presets``.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple
 
 import jax
 import numpy as np
 
-from gmmtheory.processes import check_count, check_real
+from gmmtheory._checks import check_count, check_key
+from gmmtheory._precision import precision_scope
 
 CovKind = Literal["shared_iso", "class_iso", "class_diag", "shared_full", "class_full"]
 COV_KINDS: tuple[str, ...] = ("shared_iso", "class_iso", "class_diag", "shared_full", "class_full")
@@ -81,7 +87,7 @@ class Spectrum(NamedTuple):
     basis: np.ndarray | None
 
 
-def _as_float_array(value: object, name: str) -> np.ndarray:
+def as_float_array(value: object, name: str) -> np.ndarray:
     """``value`` as a private float64 copy; refuses complex, boolean, text and non-finite values, naming ``name``."""
     return _as_float_array_and_eps(value, name)[0]
 
@@ -192,7 +198,7 @@ class GaussianMixture:
         *,
         cov_kind: CovKind | None = None,
     ) -> None:
-        mu = _as_float_array(means, "means")
+        mu = as_float_array(means, "means")
         if mu.ndim != 2 or mu.shape[0] < 1 or mu.shape[1] < 1:
             raise ValueError(f"means must have shape (K, d) with K ≥ 1 and d ≥ 1; got shape {mu.shape}")
         K, d = mu.shape
@@ -342,12 +348,11 @@ class GaussianMixture:
         w = self.weights[self.weights > 0]
         return float(-np.sum(w * np.log(w)))
 
-    def sample(self, key: jax.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Draw n samples (x, z) from p_0 with an explicit PRNG key; returns numpy arrays (n, d) and (n,)."""
-        if not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive integer; got {n!r}")
-        from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - avoids an import cycle
-
+    def sample(self, key: jax.Array | int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw n samples (x, z) from p_0 with an explicit PRNG key (or an int seed); returns numpy arrays (n, d) and
+        (n,)."""
+        n = check_count("n", n)
+        key = check_key(key)
         with precision_scope("float64"):  # the same draws whether or not the caller enabled x64
             kz, ke = jax.random.split(key)
             z = np.asarray(jax.random.choice(kz, self.K, shape=(n,), p=np.asarray(self.weights)))
@@ -480,7 +485,9 @@ class Partition:
             raise ValueError(f"assignment must be a non-empty 1-D sequence of integers; got {assignment!r}")
         M = int(a.max()) + 1
         if a.min() < 0 or set(a.tolist()) != set(range(M)):
-            raise ValueError(f"assignment must use every group index 0..M−1 and no other; got {sorted(set(a.tolist()))}")
+            raise ValueError(
+                f"assignment must use every group index 0..M−1 and no other; got {sorted(set(a.tolist()))}"
+            )
         return cls([np.flatnonzero(a == m).tolist() for m in range(M)], names)
 
     @classmethod
@@ -560,164 +567,16 @@ def check_partition(partition: Partition | None, K: int) -> Partition:
     return partition
 
 
-# ---------------------------------------------------------------------------------------------------- constructors
-def _check_positive(value: float, name: str, allow_zero: bool = False) -> float:
-    """A finite real number > 0 (≥ 0 with ``allow_zero``); strings, bools, None and complex numbers are refused
-    (``gmmtheory.processes.check_real``), not converted."""
-    v = check_real(value, name)
-    if v < 0 or (v == 0 and not allow_zero):
-        bound = "≥ 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}; got {value!r}")
-    return v
+def check_mixture(mixture: object) -> GaussianMixture:
+    """``mixture`` if it is a ``GaussianMixture``, else ``ValueError`` naming ``mixture``."""
+    if not isinstance(mixture, GaussianMixture):
+        raise ValueError(f"mixture must be a gmmtheory.GaussianMixture; got {type(mixture).__name__}")
+    return mixture
 
 
-def _check_count(value: int, name: str, minimum: int = 1) -> int:
-    """An integer ≥ ``minimum`` (``gmmtheory.processes.check_count``: bools and floats refused)."""
-    return check_count(value, name, minimum)
-
-
-def two_gaussians(d: int, mu: float = 1.0, sigma: float = 1.0, weights: object | None = None) -> GaussianMixture:
-    """Biroli et al.'s model: means ±m with m = mu·(1, …, 1) so |m|² = d·mu², covariance sigma²·I, equal weights.
-
-    Args:
-        d: dimension. mu: per-coordinate mean (the scaled separation μ̃). sigma: within-class standard deviation.
-        weights: optional (2,) weights (default equal).
-    """
-    d = _check_count(d, "d")
-    mu = _check_positive(mu, "mu", allow_zero=True)
-    sigma = _check_positive(sigma, "sigma")
-    m = np.full(d, mu)
-    return GaussianMixture(np.stack([m, -m]), sigma**2, weights)
-
-
-def k_classes(
-    K: int,
-    d: int,
-    mu: float = 1.0,
-    sigma: float = 1.0,
-    geometry: Literal["orthogonal", "simplex"] = "orthogonal",
-    weights: object | None = None,
-) -> GaussianMixture:
-    """K classes with means of norm |μ_k| = mu·√d and shared covariance sigma²·I.
-
-    ``geometry="orthogonal"``: μ_k = mu√d e_k (pairwise distance mu√(2d)). ``"simplex"``: centred regular simplex,
-    μ_k = mu√d·√(K/(K−1))·(e_k − 1/K), pairwise distance mu√(2dK/(K−1)), mean of the means 0. Needs K ≤ d.
-    For K = 2, the simplex is ``two_gaussians`` up to a rotation.
-    """
-    K = _check_count(K, "K")
-    d = _check_count(d, "d")
-    if K > d:
-        raise ValueError(f"K must be ≤ d for {geometry} class means; got K={K}, d={d}")
-    mu = _check_positive(mu, "mu", allow_zero=True)
-    sigma = _check_positive(sigma, "sigma")
-    eye = np.eye(K, d)
-    if geometry == "orthogonal":
-        means = mu * np.sqrt(d) * eye
-    elif geometry == "simplex":
-        if K < 2:
-            raise ValueError("simplex geometry needs K ≥ 2")
-        centred = eye.copy()
-        centred[:, :K] -= 1.0 / K
-        means = mu * np.sqrt(d) * np.sqrt(K / (K - 1)) * centred
-    else:
-        raise ValueError(f"geometry must be 'orthogonal' or 'simplex'; got {geometry!r}")
-    return GaussianMixture(means, sigma**2, weights)
-
-
-def random_mixture(
-    key: jax.Array,
-    K: int,
-    d: int,
-    cov_kind: CovKind = "class_full",
-    mean_scale: float = 1.0,
-    dirichlet: float | None = None,
-) -> GaussianMixture:
-    """A random mixture with covariance of the given form, from an explicit PRNG key.
-
-    Means are N(0, mean_scale²) per coordinate. Variances lie in [0.5, 2]; full covariances are
-    A Aᵀ/d + 0.5 I with A standard normal (d × d). Weights are uniform, or Dirichlet(dirichlet·1) when given.
-    """
-    K = _check_count(K, "K")
-    d = _check_count(d, "d")
-    if cov_kind not in COV_KINDS:
-        raise ValueError(f"cov_kind must be one of {COV_KINDS}; got {cov_kind!r}")
-    mean_scale = _check_positive(mean_scale, "mean_scale", allow_zero=True)
-    if dirichlet is not None:
-        dirichlet = _check_positive(dirichlet, "dirichlet")
-    from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - avoids an import cycle
-
-    with precision_scope("float64"):  # the same draws whether or not the caller enabled x64
-        km, kc, kw = jax.random.split(key, 3)
-        means = mean_scale * np.asarray(jax.random.normal(km, (K, d), dtype=np.float64), dtype=np.float64)
-        unif = lambda shape: 0.5 + 1.5 * np.asarray(jax.random.uniform(kc, shape, dtype=np.float64), dtype=np.float64)
-        if cov_kind == "shared_iso":
-            cov = float(unif(()))
-        elif cov_kind == "class_iso":
-            cov = unif((K,))
-        elif cov_kind == "class_diag":
-            cov = unif((K, d))
-        else:
-            n = 1 if cov_kind == "shared_full" else K
-            A = np.asarray(jax.random.normal(kc, (n, d, d), dtype=np.float64), dtype=np.float64)
-            cov = A @ np.swapaxes(A, -1, -2) / d + 0.5 * np.eye(d)
-            cov = cov[0] if cov_kind == "shared_full" else cov
-        if dirichlet is None:
-            weights = None
-        else:
-            w = np.asarray(jax.random.dirichlet(kw, np.full(K, float(dirichlet)), dtype=np.float64), dtype=np.float64)
-            weights = w / w.sum()
-    return GaussianMixture(means, cov, weights, cov_kind=cov_kind)
-
-
-class Hierarchy(NamedTuple):
-    """A hierarchical mixture and its partitions: ``coarse`` (superclasses) and ``fine`` (every class)."""
-
-    mixture: GaussianMixture
-    coarse: Partition
-    fine: Partition
-
-
-def hierarchical(
-    n_super: int,
-    n_sub: int,
-    d: int,
-    mu_super: float = 1.0,
-    mu_sub: float = 0.25,
-    sigma: float = 1.0,
-) -> Hierarchy:
-    """Two-level factorising mixture: class (a, b) has mean u_a + v_b, a < n_super, b < n_sub.
-
-    The u_a form a centred regular simplex of norm mu_super·√d in the first
-    n_super coordinates, the v_b a centred simplex of norm mu_sub·√d in the next n_sub coordinates, so superclass
-    means are far apart and subclass means close when mu_super > mu_sub. With n_super = n_sub = 2 the means are
-    ±u ± v. Labels are k = a·n_sub + b; ``coarse`` groups the labels by a. Needs n_super + n_sub ≤ d.
-    """
-    n_super = _check_count(n_super, "n_super", 2)
-    n_sub = _check_count(n_sub, "n_sub", 2)
-    d = _check_count(d, "d")
-    if n_super + n_sub > d:
-        raise ValueError(f"d must be ≥ n_super + n_sub = {n_super + n_sub}; got d={d}")
-    u = k_classes(n_super, n_super, 1.0, geometry="simplex").means  # unit-norm rows scaled below
-    v = k_classes(n_sub, n_sub, 1.0, geometry="simplex").means
-    u = u / np.linalg.norm(u, axis=1, keepdims=True) * _check_positive(mu_super, "mu_super") * np.sqrt(d)
-    v = v / np.linalg.norm(v, axis=1, keepdims=True) * _check_positive(mu_sub, "mu_sub") * np.sqrt(d)
-    means = np.zeros((n_super * n_sub, d))
-    for a in range(n_super):
-        for b in range(n_sub):
-            means[a * n_sub + b, :n_super] = u[a]
-            means[a * n_sub + b, n_super : n_super + n_sub] = v[b]
-    mixture = GaussianMixture(means, _check_positive(sigma, "sigma") ** 2)
-    coarse = Partition([[a * n_sub + b for b in range(n_sub)] for a in range(n_super)],
-                       names=[f"super{a}" for a in range(n_super)])
-    return Hierarchy(mixture, coarse, Partition.identity(n_super * n_sub))
-
-
-def empirical(points: object) -> GaussianMixture:
-    """A finite training set as a mixture of P equally weighted points (Σ_k = 0): p_0 = (1/P) Σ_i δ(x − x_i).
-
-    H[index | X_t] of this mixture gives Biroli et al.'s collapse (memorisation) time.
-    """
-    pts = _as_float_array(points, "points")
-    if pts.ndim != 2:
-        raise ValueError(f"points must have shape (P, d); got {pts.shape}")
-    return GaussianMixture(pts, 0.0)
+def prior_entropy(mixture: GaussianMixture, partition: Partition | None = None) -> float:
+    """H[Z_P] = −Σ_B π_B log π_B (nats, float64) of the group weights π_B = Σ_{k∈B} π_k of ``partition`` (None: the
+    labels themselves, H[Z]); groups of weight 0 contribute 0."""
+    gw = check_partition(partition, check_mixture(mixture).K).group_weights(mixture.weights)
+    gw = gw[gw > 0]
+    return float(-np.sum(gw * np.log(gw)))

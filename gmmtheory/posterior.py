@@ -35,7 +35,7 @@ import numpy as np
 from jax import Array
 
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
-from gmmtheory.processes import Process
+from gmmtheory.processes import Process, get_process
 
 
 class MixtureArrays(NamedTuple):
@@ -97,7 +97,7 @@ def _a_s2(process: Process, t: object, batch_shape: tuple[int, ...]) -> tuple[Ar
     return a, s * s
 
 
-def _residuals(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+def residuals(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
     """r_k = U_kᵀ(x − a μ_k) of shape (..., K, d) and c_k = a² λ_k + σ² of shape (..., K, d)."""
     a_ = a[..., None, None]
     r = to_bases(arr.basis, x) - a_ * arr.means_own
@@ -105,7 +105,8 @@ def _residuals(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array
     return r, c
 
 
-def _loglik_from(r: Array, c: Array) -> Array:
+def loglik_from_residuals(r: Array, c: Array) -> Array:
+    """ℓ_k = −½ Σ_j r_kj²/c_kj − ½ Σ_j log c_kj − (d/2) log 2π from ``residuals``' (r, c): (..., K, d) → (..., K)."""
     d = r.shape[-1]
     return -0.5 * jnp.sum(r * r / c, axis=-1) - 0.5 * jnp.sum(jnp.log(c), axis=-1) - 0.5 * d * math.log(2 * math.pi)
 
@@ -172,8 +173,16 @@ def _check_label(label: object, n_labels: int, batch_shape: tuple[int, ...]) -> 
         )
 
 
-def _prep(mixture: GaussianMixture, process: Process, t: object, x: object) -> tuple[MixtureArrays, Array, Array, Array]:
-    _check_x_t(mixture, t, x)
+def _prep(mixture: GaussianMixture, process: Process | str, t: object, x: object, label: object | None = None,
+          part: Partition | None = None) -> tuple[MixtureArrays, Array, Array, Array]:
+    """The one eager check of x, t (``_check_x_t``) and ``label`` (against the labels, or the groups of ``part``),
+    before any jax work; then the arrays every formula needs: the mixture's arrays, a(t) and σ(t)² broadcast to
+    x.shape[:-1], and x as a float array. ``process`` may be a name (``get_process``)."""
+    shape = _check_x_t(mixture, t, x)
+    if label is not None:
+        _check_label(label, mixture.K if part is None else part.M, shape[:-1])
+    if isinstance(process, str):
+        process = get_process(process)
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     a, s2 = _a_s2(process, t, x.shape[:-1])
     return mixture_arrays(mixture), a, s2, x
@@ -182,7 +191,7 @@ def _prep(mixture: GaussianMixture, process: Process, t: object, x: object) -> t
 def component_log_likelihoods(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
     """ℓ_k(x) = log N(x; a μ_k, a² Σ_k + σ² I) for every component: shape (..., K)."""
     arr, a, s2, x = _prep(mixture, process, t, x)
-    return _loglik_from(*_residuals(arr, a, s2, x))
+    return loglik_from_residuals(*residuals(arr, a, s2, x))
 
 
 def group_log_probs(log_p: Array, partition: Partition) -> Array:
@@ -198,7 +207,7 @@ def log_class_posterior(
     """log p_t(k | x), shape (..., K); with a partition, log p_t(B | x), shape (..., M)."""
     part = None if partition is None else check_partition(partition, mixture.K)
     arr, a, s2, x = _prep(mixture, process, t, x)
-    log_p = jax.nn.log_softmax(arr.log_weights + _loglik_from(*_residuals(arr, a, s2, x)), axis=-1)
+    log_p = jax.nn.log_softmax(arr.log_weights + loglik_from_residuals(*residuals(arr, a, s2, x)), axis=-1)
     return log_p if part is None else group_log_probs(log_p, part)
 
 
@@ -212,7 +221,7 @@ def class_posterior(
 def log_density(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
     """log p_t(x) = logsumexp_k(log π_k + ℓ_k(x)), shape (...)."""
     arr, a, s2, x = _prep(mixture, process, t, x)
-    return jax.nn.logsumexp(arr.log_weights + _loglik_from(*_residuals(arr, a, s2, x)), axis=-1)
+    return jax.nn.logsumexp(arr.log_weights + loglik_from_residuals(*residuals(arr, a, s2, x)), axis=-1)
 
 
 def conditional_denoisers(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
@@ -223,9 +232,9 @@ def conditional_denoisers(mixture: GaussianMixture, process: Process, t: object,
 
 def loglik_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
     """Component log-likelihoods (..., K) and conditional denoisers (..., K, d)."""
-    r, c = _residuals(arr, a, s2, x)
+    r, c = residuals(arr, a, s2, x)
     dens = arr.means + from_bases(arr.basis, a[..., None, None] * arr.evals / c * r)
-    return _loglik_from(r, c), dens
+    return loglik_from_residuals(r, c), dens
 
 
 def denoiser(
@@ -242,21 +251,24 @@ def denoiser(
     partition); concrete labels are checked eagerly, traced ones cannot be (module docstring). Shape (..., d).
     """
     part = None if partition is None else check_partition(partition, mixture.K)
-    shape = _check_x_t(mixture, t, x)
-    if label is not None:
-        _check_label(label, mixture.K if part is None else part.M, shape[:-1])
-    arr, a, s2, x = _prep(mixture, process, t, x)
+    arr, a, s2, x = _prep(mixture, process, t, x, label, part)
+    return _denoise(mixture, arr, a, s2, x, label, part)
+
+
+def _denoise(mixture: GaussianMixture, arr: MixtureArrays, a: Array, s2: Array, x: Array, label: object | None,
+             part: Partition | None) -> Array:
+    """The (group-)conditional or unconditional denoiser from checked arrays (``_prep``): shape (..., d)."""
     loglik, dens = loglik_and_denoisers(arr, a, s2, x)
     if label is None:
         weights = jax.nn.softmax(arr.log_weights + loglik, axis=-1)
     else:
         lab = jnp.broadcast_to(jnp.asarray(label), x.shape[:-1])
         # Within the group B: p(k | x, B) ∝ π_k N(x; aμ_k, C_k) (uniform prior weights if π_B = 0).
-        weights = jax.nn.softmax(jnp.asarray(_group_log_priors(mixture, part))[lab] + loglik, axis=-1)
+        weights = jax.nn.softmax(jnp.asarray(group_log_priors(mixture, part))[lab] + loglik, axis=-1)
     return jnp.einsum("...k,...kd->...d", weights, dens)
 
 
-def _group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> np.ndarray:
+def group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> np.ndarray:
     """(M, K) table: log π_k for k in group m (0 for every member if the group has zero mass), −inf outside."""
     part = Partition.identity(mixture.K) if partition is None else partition
     member = part.membership().T > 0  # (M, K)
@@ -269,12 +281,8 @@ def _group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> 
 
 def score(mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None) -> Array:
     """∇_x log p_t(x) = (a x̂_0(x) − x)/σ² (or the class-conditional score when ``label`` is given)."""
-    shape = _check_x_t(mixture, t, x)
-    if label is not None:
-        _check_label(label, mixture.K, shape[:-1])
-    x = jnp.asarray(x, dtype=jnp.result_type(float))
-    a, s2 = _a_s2(process, t, x.shape[:-1])
-    xhat = denoiser(mixture, process, t, x, label)
+    arr, a, s2, x = _prep(mixture, process, t, x, label, None)
+    xhat = _denoise(mixture, arr, a, s2, x, label, None)
     return (a[..., None] * xhat - x) / s2[..., None]
 
 
@@ -282,10 +290,6 @@ def eps_prediction(
     mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None
 ) -> Array:
     """ε̂(x) = E[ε | X_t = x] = (x − a x̂_0(x))/σ (class-conditional when ``label`` is given)."""
-    shape = _check_x_t(mixture, t, x)
-    if label is not None:
-        _check_label(label, mixture.K, shape[:-1])
-    x = jnp.asarray(x, dtype=jnp.result_type(float))
-    a, s2 = _a_s2(process, t, x.shape[:-1])
-    xhat = denoiser(mixture, process, t, x, label)
+    arr, a, s2, x = _prep(mixture, process, t, x, label, None)
+    xhat = _denoise(mixture, arr, a, s2, x, label, None)
     return (x - a[..., None] * xhat) / jnp.sqrt(s2)[..., None]

@@ -17,7 +17,9 @@ process           a(t)                        σ(t)²                   time dom
 ================  ==========================  ======================  =========================
 
 All methods take scalars or arrays (numpy or jax) and are jit/vmap compatible; they do not validate (use
-``check_times`` for that, which the entropy functions call before any jit work).
+``check_times`` for that, which the entropy functions call before any jit work). ``get_process(name)`` builds a
+process by name and ``check_process`` accepts a process or its name; ``time_factors`` evaluates a, σ², γ, their
+derivatives and the SDE coefficients on a grid in one jit call.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import numbers
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
+
+from gmmtheory._checks import check_count, check_finite, check_fraction, check_positive
+from gmmtheory._checks import check_times as check_time_values
+from gmmtheory._precision import precision_scope
 
 ArrayLike = float | np.ndarray | Array
 
@@ -104,66 +109,22 @@ class Process:
 
 
 def check_times(t: object, process: Process, name: str = "t") -> np.ndarray:
-    """Return ``t`` as a float64 numpy array (scalar or 1-D), raising ``ValueError`` naming ``name`` if invalid.
+    """Return ``t`` as a float64 numpy array (scalar or 1-D), finite and inside the time domain of ``process``,
+    raising ``ValueError`` naming ``name`` if invalid (``gmmtheory._checks.check_times`` with that domain).
 
     Strings (``"0.1"``), booleans (``True``) and complex numbers are refused rather than converted."""
-    if isinstance(t, (str, bytes, bool, np.bool_, complex, np.complexfloating)):
-        raise ValueError(f"{name} must be a real number or a 1-D array of real numbers; got {type(t).__name__} {t!r}")
-    try:
-        raw = np.asarray(t)
-        if raw.dtype.kind in "bcUS":
-            raise TypeError
-        arr = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number or a 1-D array of real numbers; got {t!r}") from None
-    if arr.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D array of times; got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must contain at least one time")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (no NaN or inf); got {arr[~np.isfinite(arr)][:3].tolist()}")
-    if np.any(arr < process.t_min) or np.any(arr > process.t_max):
-        raise ValueError(
-            f"{name} must lie in [{process.t_min:g}, {process.t_max:g}] for {process!r}; "
-            f"got values from {arr.min():g} to {arr.max():g}"
-        )
-    return arr
+    return check_time_values(name, t, t_min=process.t_min, t_max=process.t_max, where=f" for {process!r}")
 
 
-
-def check_real(value: object, name: str) -> float:
-    """``value`` as a finite Python float, or ``ValueError`` naming ``name``.
-
-    Accepts Python and numpy real numbers (int, float, np.integer, np.floating) and 0-d real arrays; refuses
-    booleans, strings, None, complex numbers, arrays with more than one element, NaN and ±inf."""
-    what = f"{name} must be a finite real number (int or float)"
-    if isinstance(value, (bool, np.bool_, str, bytes)) or value is None:
-        raise ValueError(f"{what}; got {type(value).__name__} {value!r}")
-    if not isinstance(value, numbers.Real):
-        try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError):
-            arr = np.asarray(None)
-        if arr.ndim != 0 or arr.dtype.kind not in "iuf":
-            raise ValueError(f"{what}; got {type(value).__name__} {value!r}")
-        value = arr.item()
-    try:
-        v = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{what}; got {type(value).__name__} {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{what}, not NaN or inf; got {value!r}")
-    return v
-
-
-def check_count(value: object, name: str, minimum: int = 1) -> int:
-    """``value`` as a Python int ≥ ``minimum``, or ``ValueError`` naming ``name``.
-
-    Accepts Python and numpy integers; refuses booleans, floats (even integral ones such as 2.0), strings and None."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum} (not a float or bool); got "
-                         f"{type(value).__name__} {value!r}")
-    return int(value)
+def check_process(process: object) -> Process:
+    """A ``Process`` instance, or a process name for ``get_process`` ('ou', 'vp', 've', 'edm', 'flow', 'ddpm',
+    'sd15'); anything else raises ``ValueError`` naming ``process``."""
+    if isinstance(process, str):
+        return get_process(process)
+    if not isinstance(process, Process):
+        raise ValueError(f"process must be a gmmtheory process (OU(), VP(), VE(), EDM(), Flow(), ...) or a name "
+                         f"('ou', 'vp', 've', 'edm', 'flow', 'ddpm', 'sd15'); got {process!r}")
+    return process
 
 
 def _check_schedule_table(values: object, name: str) -> np.ndarray:
@@ -217,9 +178,8 @@ class VP(Process):
     t_max = 1.0
 
     def __post_init__(self) -> None:
-        if check_real(self.beta_min, "beta_min") <= 0:
-            raise ValueError(f"beta_min must be finite and > 0; got {self.beta_min!r}")
-        check_real(self.beta_max, "beta_max")
+        check_positive("beta_min", self.beta_min)
+        check_finite("beta_max", self.beta_max)
         if self.beta_max < self.beta_min:
             raise ValueError(f"beta_max must be ≥ beta_min; got beta_max={self.beta_max!r} < {self.beta_min!r}")
 
@@ -271,15 +231,10 @@ class VP(Process):
         return VP.from_betas(np.linspace(beta_start**0.5, beta_end**0.5, n_steps) ** 2, "SD1.5 scaled linear")
 
 
-
 def _check_linear_schedule(n_steps: object, beta_start: object, beta_end: object) -> tuple[int, float, float]:
     """Validate the arguments of ``VP.ddpm_linear`` / ``VP.sd15``: n_steps an integer ≥ 2, 0 < β_start, β_end < 1."""
-    n = check_count(n_steps, "n_steps", 2)
-    lo, hi = check_real(beta_start, "beta_start"), check_real(beta_end, "beta_end")
-    for v, nm in ((lo, "beta_start"), (hi, "beta_end")):
-        if not 0 < v < 1:
-            raise ValueError(f"{nm} must lie strictly between 0 and 1; got {v!r}")
-    return n, lo, hi
+    n = check_count("n_steps", n_steps, 2)
+    return n, check_fraction("beta_start", beta_start), check_fraction("beta_end", beta_end)
 
 
 @dataclass(frozen=True)
@@ -366,8 +321,7 @@ class EDM(Process):
     name = "EDM"
 
     def __post_init__(self) -> None:
-        if check_real(self.sigma_data, "sigma_data") <= 0:
-            raise ValueError(f"sigma_data must be finite and > 0; got {self.sigma_data!r}")
+        check_positive("sigma_data", self.sigma_data)
 
     def alpha(self, t: ArrayLike) -> Array:
         return jnp.full_like(jnp.asarray(t, dtype=jnp.result_type(float)), self.sigma_data)
@@ -435,8 +389,6 @@ def time_factors(process: Process, times: object) -> dict[str, np.ndarray]:
     One jit-compiled kernel per process and padded grid length (powers of two ≥ 8), so sweeps over many time grids
     do not recompile. Not traceable (use the ``Process`` methods inside jit).
     """
-    from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - avoids an import cycle
-
     flat = np.atleast_1d(np.asarray(times, dtype=np.float64))
     size = max(8, 1 << (flat.size - 1).bit_length())
     padded = np.concatenate([flat, np.full(size - flat.size, flat[-1])])
@@ -446,18 +398,6 @@ def time_factors(process: Process, times: object) -> dict[str, np.ndarray]:
         except (TypeError, ValueError):  # an unhashable process: no jit cache, same formulas
             out = _factors_kernel.__wrapped__(process, jnp.asarray(flat, dtype=jnp.float64))
         return {k: np.asarray(v, dtype=np.float64)[: flat.size] for k, v in out.items()}
-
-
-def edm_sigma_grid(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> np.ndarray:
-    """EDM's sampling grid σ_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0..N−1 (decreasing)."""
-    n_steps = check_count(n_steps, "n_steps", 2)
-    sigma_min, sigma_max = check_real(sigma_min, "sigma_min"), check_real(sigma_max, "sigma_max")
-    if not (0 < sigma_min < sigma_max):
-        raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got {sigma_min!r}, {sigma_max!r}")
-    if check_real(rho, "rho") <= 0:
-        raise ValueError(f"rho must be finite and > 0; got {rho!r}")
-    i = np.arange(n_steps) / (n_steps - 1)
-    return (sigma_max ** (1 / rho) + i * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
 
 
 def get_process(name: str, **kwargs: float) -> Process:

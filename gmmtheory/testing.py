@@ -21,7 +21,7 @@ assert that your jitted code does not recompile across a sweep or refuses bad in
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -36,10 +36,12 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess (test
         "gmmtheory.testing needs hypothesis, which is not installed: pip install 'gmmtheory[test]'"
     ) from exc
 
+from gmmtheory._checks import check_count, check_key
+from gmmtheory._precision import precision_scope
 from gmmtheory.compilation import count_compilations
-from gmmtheory.entropy.api import precision_scope
-from gmmtheory.entropy.common import EntropyResult, check_key
+from gmmtheory.entropy.result import EntropyResult
 from gmmtheory.mixture import COV_KINDS, GaussianMixture, Partition
+from gmmtheory.posterior import denoiser
 from gmmtheory.processes import EDM, OU, VE, VP, Flow, Process
 
 # ------------------------------------------------------------------------------------------------------ strategies
@@ -186,6 +188,13 @@ def assert_nondecreasing(result: EntropyResult, n_sigma: float = 4.0, atol: floa
         raise AssertionError(f"H decreases between times {order[i]} and {order[i + 1]}: {v[i]:.8g} → {v[i + 1]:.8g}")
 
 
+def _check_label(label: object, K: int) -> None:
+    """``label`` must be None or an int (Python or numpy, not a bool) in 0..K−1."""
+    if label is not None and (not isinstance(label, (int, np.integer)) or isinstance(label, bool)
+                              or not 0 <= int(label) < K):
+        raise ValueError(f"label must be None or an int in 0..{K - 1}; got {label!r}")
+
+
 #: default multiple of ε · (rounding scale) allowed by ``assert_denoiser_matches`` (see ``denoiser_tolerance``)
 DENOISER_ULPS = 16.0
 
@@ -213,8 +222,7 @@ def denoiser_tolerance(
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != mixture.d:
         raise ValueError(f"x must have shape (n, {mixture.d}); got {x.shape}")
-    if label is not None and not 0 <= int(label) < mixture.K:
-        raise ValueError(f"label must be None or an int in 0..{mixture.K - 1}; got {label!r}")
+    _check_label(label, mixture.K)
     with precision_scope("float64"):
         a, s = float(process.alpha(t)), float(process.sigma(t))
     lam, U = mixture.spectrum  # Σ_k = U_k diag(λ_k) U_kᵀ (U None: diagonal)
@@ -281,20 +289,15 @@ def assert_denoiser_matches(
     loose enough for a correct float32 denoiser (jax's default), tight for a float64 one. Passing ``rtol`` and/or
     ``atol`` replaces it by |got − exact| ≤ atol + rtol |exact| elementwise (a missing one counts as 0).
     """
-    from gmmtheory.posterior import denoiser
-
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
-    if label is not None and (not isinstance(label, (int, np.integer)) or isinstance(label, bool)
-                              or not 0 <= int(label) < mixture.K):
-        raise ValueError(f"label must be None or an int in 0..{mixture.K - 1}; got {label!r}")
+    n = check_count("n", n)
+    _check_label(label, mixture.K)
     t_arr = process.check_times(t)
     if t_arr.ndim != 0:
         raise ValueError(f"t must be a single time; got shape {t_arr.shape}")
     t = float(t_arr)
     with precision_scope("float64"):  # draws and the exact value in float64 whatever the caller's x64 setting
         k0, k1 = jax.random.split(check_key(key))
-        x0, _ = mixture.sample(k0, int(n))
+        x0, _ = mixture.sample(k0, n)
         eps = np.asarray(jax.random.normal(k1, x0.shape, dtype=np.float64), dtype=np.float64)
         a, s = float(process.alpha(t)), float(process.sigma(t))
         xt = a * x0 + s * eps

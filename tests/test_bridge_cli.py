@@ -141,9 +141,9 @@ def test_digits_control_command_end_to_end(tmp_path, capsys):
 
 def test_report_bridge_section_quick(tmp_path):
     # the report's bridge section end to end at its quick size: bias table, tiny digits model, digits control
-    from gmmtheory.report import section_bridge
+    from gmmtheory.report.bridge import section_bridge
 
-    md = section_bridge(tmp_path, True)
+    md = section_bridge(tmp_path, "quick")
     for heading in ("## Bridge", "### Tracker bias", "### Digits", "### Time-localized control on the digits model"):
         assert heading in md
     for line in md.splitlines():

@@ -16,8 +16,9 @@ import torch
 from scipy.special import logsumexp
 
 import gmmtheory as gt
-from gmmtheory.bridge.base import Denoiser, Measurement
 from gmmtheory.bridge import digits as dg
+from gmmtheory.bridge.base import Denoiser, Measurement
+from gmmtheory.report.bridge import write_digits
 
 TINY = dict(steps=300, batch_size=128, width=64, depth=2, emb_dim=32, lr=2e-3, seed=0)
 
@@ -203,7 +204,7 @@ def test_speciation_landmark(data):
 
 
 # ===================================================================================================== windows
-def test_semantic_window_on_a_logistic_curve():
+def test_measured_window_on_a_logistic_curve():
     """H = h0 · sigmoid((ℓ − c)/w) in ℓ = log σ: crossings c + w log(q/(1−q)), rate peak at c (exact math)."""
     c, w, h0 = 0.4, 0.6, math.log(10)
     ls = np.linspace(-4, 4, 401)
@@ -211,7 +212,7 @@ def test_semantic_window_on_a_logistic_curve():
     rate = H * (1 - H / h0) / w
     m = Measurement(np.exp(ls), H, np.full(ls.size, 0.01), "entropy", "test")
     r = Measurement(np.exp(ls), rate, np.zeros(ls.size), "rate", "test")
-    for win in (dg.semantic_window(m, h0, r), dg.semantic_window(m, h0)):
+    for win in (dg.measured_window(m, h0, r), dg.measured_window(m, h0)):
         assert win["h50"] == pytest.approx(c, abs=2e-4)
         assert win["h10"] == pytest.approx(c + w * math.log(1 / 9), abs=2e-3)
         assert win["h90"] == pytest.approx(c + w * math.log(9), abs=2e-3)
@@ -221,7 +222,7 @@ def test_semantic_window_on_a_logistic_curve():
         # stderr / slope at the half point: 0.01 / (h0 / (4w))
         assert win["h50_err"] == pytest.approx(0.01 * 4 * w / h0, rel=1e-2)
     short = Measurement(np.exp(ls[:100]), H[:100], np.zeros(100), "entropy", "test")  # never reaches 50 %
-    assert math.isnan(dg.semantic_window(short, h0)["h50"])
+    assert math.isnan(dg.measured_window(short, h0)["h50"])
 
 
 # ================================================================================================== classifier
@@ -241,6 +242,7 @@ def test_comparison_json_round_trip_and_files(tiny, tmp_path):
     model, history = tiny
     path = dg.save_model(model, tmp_path / "model.pt", history)
     comp = dg.run_digits(tmp_path / "run", size="tiny", seed=1, model_path=path, progress=False)
+    write_digits(comp, tmp_path / "run")  # the Markdown page and the figure are the report's
     assert set(comp.entropy) == set(dg.CURVES)
     assert set(comp.rate) == {"denoiser_gap", "empirical", "surrogate"}
     assert comp.h_prior == pytest.approx(-np.sum(model.weights * np.log(model.weights)))
@@ -290,8 +292,8 @@ def test_comparison_json_round_trip_and_files(tiny, tmp_path):
         (lambda: dg.empirical_curves(np.zeros((4, 64)), [0, 0, 1], [1.0, 2.0]), "labels"),
         (lambda: dg.empirical_curves(np.zeros((4, 64)), [0, 0, 1, 1], [0.0, 1.0]), "sigmas"),
         (lambda: dg.surrogate_curves("mixture", [1.0, 2.0]), "mixture"),
-        (lambda: dg.semantic_window(Measurement(np.ones(2), np.ones(2), np.ones(2), "entropy", "x"), 0.0), "h_prior"),
-        (lambda: dg.semantic_window("curve", 1.0), "entropy"),
+        (lambda: dg.measured_window(Measurement(np.ones(2), np.ones(2), np.ones(2), "entropy", "x"), 0.0), "h_prior"),
+        (lambda: dg.measured_window("curve", 1.0), "entropy"),
         (lambda: dg.digits_comparison(object(), size="tiny"), "Denoiser"),
         (lambda: dg.digits_comparison(object(), size="huge"), "size"),
         (lambda: dg.run_digits("/tmp/never", size="huge"), "size"),

@@ -106,18 +106,17 @@ def test_bridge_figure_bands_take_their_own_lines_colour(tmp_path, monkeypatch):
     from matplotlib.collections import PolyCollection
     from matplotlib.colors import to_rgb
 
-    from gmmtheory import plotting
-    from gmmtheory.bridge import experiments
+    from gmmtheory.report import bridge as pages
 
     figs = []
-    monkeypatch.setattr(plotting, "save", lambda fig, out, stem, formats=("png",): figs.append(fig) or [])
+    monkeypatch.setattr(pages, "save", lambda fig, out, stem, formats=("png",): figs.append(fig) or [])
     s = np.geomspace(0.01, 80, 12)
     zero, err = np.zeros(12), np.full(12, 0.02)
     # the exact curve has no band (stderr 0); the next curves have one each
     curves = {"exact": (s, np.tanh(s), zero), "denoiser gap": (s, np.tanh(s) + 0.05, err),
               "tracker": (s, np.tanh(s) - 0.05, 2 * err), "exact again": (s, np.tanh(s) + 0.1, zero),
               "corrected": (s, np.tanh(s) - 0.1, err)}
-    experiments._figure(curves, tmp_path, "t", "title", sigma_s=1.0)
+    pages.entropy_figure(curves, tmp_path, "t", "title", sigma_s=1.0)
     (ax,) = figs[0].axes
     lines = {ln.get_label(): ln for ln in ax.get_lines()}
     polys = [c for c in ax.collections if isinstance(c, PolyCollection)]
@@ -137,6 +136,7 @@ def test_default_grid_is_the_diffusers_models_own_range(monkeypatch):
     import torch
 
     from gmmtheory.bridge import estimators
+    from gmmtheory.bridge.estimators import tracker
     from gmmtheory.bridge.models import DiffusersDenoiser
     from gmmtheory.bridge.sampling import edm_sigmas, model_sigmas
 
@@ -163,7 +163,7 @@ def test_default_grid_is_the_diffusers_models_own_range(monkeypatch):
             with pytest.raises(ValueError, match="sigma: must lie within the model's discrete noise table"):
                 model(x[:1], float(edm_sigmas(64)[-2]), None)  # 0.002 < 0.01
             # the tracker takes its default from the model's range (4 steps here to keep the test short)
-            monkeypatch.setattr(estimators, "model_sigmas", lambda mdl: model_sigmas(mdl, 4))
+            monkeypatch.setattr(tracker, "model_sigmas", lambda mdl: model_sigmas(mdl, 4))
             m = estimators.tracker_entropy(model, n_samples=2, generator=0)
         np.testing.assert_allclose(m.sigma, np.sort(edm_grid(4, table[0], table[-1])), rtol=1e-12)
         assert m.meta["steps"] == 4 and np.all(np.isfinite(m.value))

@@ -12,12 +12,14 @@ import math
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import integrate, special
 
-from gmmtheory import cli, plotting
+from gmmtheory import cli
+from gmmtheory.cli import curves as cli_curves
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -235,20 +237,25 @@ def test_preset_options_are_refused_with_a_mixture_file(capsys, tmp_path):
 # ------------------------------------------------------------------------------------------- item 19: figures
 @pytest.fixture
 def figures(monkeypatch):
-    """Record what every figure shows (axis scales and labels, legend, band colours) before it is saved."""
-    seen: dict[str, dict] = {}
-    save = plotting.save
+    """Record what every figure shows (axis scales and labels, legend, band colours) before it is saved (keyed by
+    the file's stem: the figure's name, whichever module saves it)."""
+    import matplotlib.colors
+    import matplotlib.figure
 
-    def record(fig, out_dir, stem, *a, **k):
+    seen: dict[str, dict] = {}
+    savefig = matplotlib.figure.Figure.savefig
+
+    def record(fig, fname, *a, **k):
         ax = fig.axes[0]
         bands = [c for c in ax.collections if len(c.get_paths())]
-        seen[stem] = {"xscale": ax.get_xscale(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
-                      "legend": [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [],
-                      "band_colours": [tuple(c.get_facecolor()[0][:3]) for c in bands],
-                      "line_colours": [tuple(plotting.matplotlib.colors.to_rgb(ln.get_color())) for ln in ax.lines]}
-        return save(fig, out_dir, stem, *a, **k)
+        seen[Path(fname).stem] = {
+            "xscale": ax.get_xscale(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+            "legend": [t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else [],
+            "band_colours": [tuple(c.get_facecolor()[0][:3]) for c in bands],
+            "line_colours": [tuple(matplotlib.colors.to_rgb(ln.get_color())) for ln in ax.lines]}
+        return savefig(fig, fname, *a, **k)
 
-    monkeypatch.setattr(plotting, "save", record)
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
     return seen
 
 
@@ -285,16 +292,14 @@ def test_guidance_writes_a_figure(capsys, tmp_path, figures):
 
 
 def test_logtime_dims_act_for_every_model_and_mu_is_refused_where_unused(capsys, monkeypatch):
-    import gmmtheory as gt
-
     seen = {}
-    study = gt.logtime_study
+    study = cli_curves.logtime_study
 
     def record(dims, mu, **kw):
         seen.update(kw, dims=np.asarray(dims))
         return study(dims, mu, models=("two_gaussians",))  # the cheap model: only the wiring is under test
 
-    monkeypatch.setattr(gt, "logtime_study", record)
+    monkeypatch.setattr(cli_curves, "logtime_study", record)
     rc, _, _ = run(capsys, "logtime", "--dims", "2,3", "--models", "k_classes", "--csv")
     assert rc == 0
     np.testing.assert_allclose(seen["dims"], [100.0, 1000.0], rtol=1e-14)

@@ -18,6 +18,9 @@ from scipy import integrate, optimize, stats
 import gmmtheory as gt
 from gmmtheory import control as C
 from gmmtheory import dynamics as dyn
+from gmmtheory.cli.control import add_parser
+from gmmtheory.report.control import section_control
+from gmmtheory.studies.control import SMOKE
 
 
 # ------------------------------------------------------------------------------------------------ references
@@ -97,6 +100,18 @@ def test_noisy_window_bootstrap_is_calibrated():
         spread, mean_boot = float(np.std(est, ddof=1)), float(np.mean(boot))
         assert 0.7 < mean_boot / spread < 1.4
         assert abs(np.mean(est) - truth) < 4 * spread / math.sqrt(len(est)) + 0.02  # 0.02: grid interpolation
+
+
+def test_window_of_a_curve_object_equals_the_window_of_its_arrays():
+    sig = np.geomspace(0.01, 100, 50)
+    h = math.log(2) / (1 + (0.7 / sig) ** 2)
+    se = np.full(50, 0.01)
+    obj = SimpleNamespace(sigma=sig, value=h, stderr=se, quantity="entropy")
+    a = C.semantic_window(obj, n_boot=20, seed=3)
+    b = C.semantic_window(sig, h, stderr=se, n_boot=20, seed=3)
+    assert a == b and a.method == "bootstrap"
+    assert C.semantic_window(obj, stderr=np.zeros(50)).method == "exact"  # an explicit stderr wins
+    assert "Window(σ ∈ (" in repr(a)
 
 
 def test_window_validation():
@@ -236,7 +251,7 @@ def test_pareto_marking():
     rows = [dict(name=n, kind=k, error=e, div_loss=v) for n, k, e, v in (
         ("a", "none", 0.10, 0.0), ("b", "cfg", 0.05, 0.5), ("c", "grid", 0.06, 0.6), ("d", "grid", 0.04, 0.2),
         ("e", "recommended", 0.07, 0.3))]
-    C._mark_front(rows)
+    C.mark_front(rows)
     on = {r["name"]: r["on_front"] for r in rows}
     assert on == {"a": True, "b": False, "c": False, "d": True, "e": False}
     c = rows[2]
@@ -347,16 +362,16 @@ def test_schedule_comparison_runs_and_pairs():
 
 # ========================================================================================== section and CLI
 def test_section_and_cli(tmp_path):
-    size = dict(C.SMOKE, d=8, n_samples=64, n_steps=16, n_edges=1, steps=(4,), sched_n=128, reference_steps=16,
+    size = dict(SMOKE, d=8, n_samples=64, n_steps=16, n_edges=1, steps=(4,), sched_n=128, reference_steps=16,
                 blends=(0.0, 0.5), n_boot=10)
-    md = C.section_control(tmp_path, size)
+    md = section_control(tmp_path, size)
     assert "Closing note" in md and "window" in md
     for stem in ("control_fronts", "control_windows", "control_schedules"):
         assert (tmp_path / f"{stem}.png").exists()
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
-    C.add_parser(sub)
+    add_parser(sub)
     args = parser.parse_args(["control", "interval", "--preset", "two", "--d", "16", "--mu", "0.5", "--json",
                               "--out", str(tmp_path / "cli")])
     assert args.func(args) == 0
@@ -407,6 +422,7 @@ def test_digits_control_plumbing_untrained_net(one_torch_thread):
     from gmmtheory.bridge import control as BC
     from gmmtheory.bridge import digits as dg
     from gmmtheory.bridge.base import Measurement
+    from gmmtheory.report.bridge_control import digits_control_markdown, digits_control_verdicts
 
     cfg = dg.DigitsConfig(width=16, depth=1, emb_dim=8, class_weights=tuple([0.1] * 10))
     torch.manual_seed(0)
@@ -427,6 +443,6 @@ def test_digits_control_plumbing_untrained_net(one_torch_thread):
     assert res.window.sigma_lo < 3.0 < res.window.sigma_hi
     assert {(r["n_steps"], r["schedule"]) for r in res.schedules.rows} == {
         (8, "reference"), (4, "edm"), (4, "entropy β=1"), (4, "log-uniform β=1")}
-    assert "Digits model" in res.to_markdown() and len(res.verdicts()) == 2
+    assert "Digits model" in digits_control_markdown(res) and len(digits_control_verdicts(res)) == 2
     with pytest.raises(ValueError, match="curve"):
         BC.digits_control(model, SimpleNamespace(entropy={}), curve="tracker")

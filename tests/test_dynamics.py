@@ -10,9 +10,13 @@ import math
 import jax
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 import gmmtheory as gt
 from gmmtheory import dynamics as dyn
+from gmmtheory._checks import check_key
+from gmmtheory.dynamics.kernel import sampler_kernel
+from gmmtheory.dynamics.sampling import initial_states, prepare_run, run_segment
 
 N = 4096
 MIX = gt.two_gaussians(8, 1.0, weights=[0.7, 0.3])  # |m|² = 8, unit variance, unequal weights
@@ -34,7 +38,7 @@ def runs():
 
 
 def test_bad_inputs_raise_before_jit():
-    before = dyn._kernel._cache_size()
+    before = sampler_kernel._cache_size()
     bad = [
         (dict(sampler="euler"), "sampler"),
         (dict(guidance="cfgg", label=0), "guidance"),
@@ -59,8 +63,8 @@ def test_bad_inputs_raise_before_jit():
     with pytest.raises(ValueError, match="mixture"):
         dyn.simulate("two gaussians")
     with pytest.raises(ValueError, match="times"):
-        dyn.clones(MIX, [50.0], n_pairs=8, n_steps=10)
-    assert dyn._kernel._cache_size() == before
+        dyn.clones(MIX, [50.0], n_samples=8, n_steps=10)
+    assert sampler_kernel._cache_size() == before
 
 
 @pytest.mark.parametrize("sampler", list(RUNS))
@@ -81,8 +85,6 @@ def test_unguided_samplers_reproduce_p_t(runs, sampler):
     # class frequencies (soft: E p_t(k | x) = π_k at every t) and P(y > 0) = π₀Φ(a|m|) + π₁Φ(−a|m|)
     p0 = np.exp(tr.log_post[:, picks, 0])
     assert np.all(np.abs(p0.mean(0) - pi0) < 4 * p0.std(0, ddof=1) / math.sqrt(N) + 1e-12)
-    from scipy.stats import norm
-
     frac = (y[:, picks] > 0).mean(0)
     exact = pi0 * norm.cdf(a * m) + pi1 * norm.cdf(-a * m)
     assert np.all(np.abs(frac - exact) < 4 * np.sqrt(exact * (1 - exact) / N) + 1e-12)
@@ -100,12 +102,12 @@ def test_unguided_samplers_reproduce_p_t(runs, sampler):
 def test_kernel_compiles_once_per_shape():
     kw = dict(sampler="edm", n_samples=256, n_steps=40)
     dyn.simulate(MIX, key=0, **kw)
-    size, traces = dyn._kernel._cache_size(), dyn.TRACE_COUNT["kernel"]
+    size, traces = sampler_kernel._cache_size(), dyn.TRACE_COUNT["kernel"]
     dyn.simulate(MIX, key=1, label=0, guidance="cfg", w=3.0, **kw)
     dyn.simulate(MIX, key=2, label="prior", guidance="interval", w=2.0, interval=(0.5, 5.0), **kw)
     dyn.simulate(MIX, key=3, n_samples=256, n_steps=50, sampler="edm")  # same grid bucket (≤ 64 points)
     dyn.simulate(gt.two_gaussians(8, 2.0), key=4, **kw)  # another mixture of the same shapes
-    assert dyn._kernel._cache_size() == size
+    assert sampler_kernel._cache_size() == size
     assert dyn.TRACE_COUNT["kernel"] == traces
 
 
@@ -132,7 +134,7 @@ def test_clones_and_u_turns_match_exact_phi():
     mix = gt.two_gaussians(32)
     t_s = gt.speciation_time(mix)
     times = t_s + np.array([-0.5, 0.0, 0.5])
-    c = dyn.clones(mix, times, n_pairs=1024, n_steps=500, T=5.0, key=1)
+    c = dyn.clones(mix, times, n_samples=1024, n_steps=500, T=5.0, key=1)
     u = dyn.u_turns(mix, times, n_samples=1024, n_steps=500, T=5.0, key=2)
     for res in (c, u):
         assert np.all(np.abs(res.z) < 4), (res.kind, res.z)
@@ -190,8 +192,6 @@ def test_sigma_grid_ending_in_zero_is_the_final_denoise_step():
     """A grid written with its trailing 0 (diffusers, k-diffusion, ``bridge.sampling.edm_sigmas``) is the same N-step
     grid: its last step σ_{N−1} → 0 is EDM's Euler step x̂ + (0 − σ) (x̂ − D(x̂; σ))/σ = D(x̂; σ), the exact denoiser at
     the last nonzero σ, checked against ``gt.denoiser`` applied to the state after the first N − 1 steps."""
-    from gmmtheory.entropy.common import check_key
-
     mix = gt.two_gaussians(4, 1.0, weights=[0.6, 0.4])
     grid = np.array([40.0, 6.0, 1.5, 0.4, 0.03])  # N = 5 nonzero levels
     kw = dict(n_samples=32, key=3, S_churn=0.0, record=False, keep_x=True)
@@ -201,16 +201,35 @@ def test_sigma_grid_ending_in_zero_is_the_final_denoise_step():
     np.testing.assert_array_equal(with_zero.x, dyn.simulate(mix, sigmas=grid, **kw).x)
     assert dyn.simulate(mix, sigmas=np.append(grid, 0.0), n_steps=5, **kw).grid.n_steps == 5
     # the state at σ_{N−1}: the same run (same keys as ``simulate``) stopped one step early
-    st = dyn._setup(mix, sampler="edm", n_samples=32, n_steps=None, process=None, guidance="none", w=1.0,
-                    interval=None, partition=None, T=None, t_end=0.0, sigma_min=0.002, sigma_max=80.0, rho=7.0,
-                    S_churn=0.0, S_min=0.05, S_max=50.0, S_noise=1.0, chunk=None, sigmas=np.append(grid, 0.0))
+    st = prepare_run(mix, sampler="edm", n_samples=32, n_steps=None, process=None, guidance="none", w=1.0,
+                     interval=None, partition=None, T=None, t_end=0.0, sigma_min=0.002, sigma_max=80.0, rho=7.0,
+                     S_churn=0.0, S_min=0.05, S_max=50.0, S_noise=1.0, chunk=None, sigmas=np.append(grid, 0.0))
     k_init, k_run = jax.random.split(check_key(3))
     labels = np.zeros(32, np.int32)
-    x0, _ = dyn._init_states(st, k_init, labels, True, "auto")
-    before = dyn._run(st, x0, jax.random.split(k_run, st.n_chunks), labels, True, 0, 4, False, True).x
+    x0, _ = initial_states(st, k_init, labels, True, "auto")
+    before = run_segment(st, x0, jax.random.split(k_run, st.n_chunks), labels, True, 0, 4, False, True).x
     expected = np.asarray(gt.denoiser(mix, gt.EDM(), grid[-1], before))
     np.testing.assert_allclose(with_zero.x, expected, rtol=1e-12, atol=1e-12)
     # only a trailing 0: a 0 (or a negative value) inside the grid is still refused, before any jit work
     for bad in ([40.0, 0.0, 1.0, 0.0], [40.0, 1.0, -0.5]):
         with pytest.raises(ValueError, match="only a trailing 0"):
             dyn.simulate(mix, sigmas=bad, n_samples=4)
+
+
+def test_results_are_frozen_with_short_reprs_and_keys_of_either_kind():
+    kw = dict(sampler="edm", n_samples=16, n_steps=8, label=0, guidance="cfg", w=2.0, keep_x=True)
+    a = dyn.simulate(MIX, key=7, **kw)
+    b = dyn.simulate(MIX, key=jax.random.PRNGKey(7), **kw)  # an int seed means the PRNG key of that seed
+    np.testing.assert_array_equal(a.x, b.x)
+    assert "array" not in repr(a) and len(repr(a)) < 200 and "n=16" in repr(a)
+    with pytest.raises(AttributeError):
+        a.w = 3.0
+    assert a.as_dict()["grid"]["sigma"].shape == (9,)
+    # n_pairs is the deprecated spelling of n_samples (the number of draws) in clones
+    c = dyn.clones(MIX, [1.0], n_samples=8, n_steps=20, T=5.0, key=1)
+    with pytest.warns(DeprecationWarning, match="n_samples"):
+        old = dyn.clones(MIX, [1.0], n_pairs=8, n_steps=20, T=5.0, key=1)
+    np.testing.assert_array_equal(c.value, old.value)
+    assert c.n == 8 and "array" not in repr(c) and set(c.as_dict()) >= {"value", "phi_exact", "z"}
+    with pytest.raises(ValueError, match="not both"):
+        dyn.clones(MIX, [1.0], n_samples=8, n_pairs=8, n_steps=20, T=5.0)

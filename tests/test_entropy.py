@@ -40,11 +40,11 @@ def test_reference_table_quadrature():
     mix, t = binary_at_snr(s)
     np.testing.assert_allclose(np.asarray(gt.binary_snr(mix, VE, t)), s, rtol=1e-13)
     H = gt.class_entropy(mix, VE, t, method="quadrature")
-    I = gt.mutual_information(mix, VE, t, method="quadrature")
+    mi = gt.mutual_information(mix, VE, t, method="quadrature")
     phi = gt.collision_probability(mix, VE, t, method="quadrature")
     assert H.method == "quadrature" and np.all(H.stderr == 0)
     np.testing.assert_allclose(H.value, [r[1] for r in TABLE], atol=1e-6)
-    np.testing.assert_allclose(I.value, [r[2] for r in TABLE], atol=1e-6)
+    np.testing.assert_allclose(mi.value, [r[2] for r in TABLE], atol=1e-6)
     np.testing.assert_allclose(phi.value, [r[3] for r in TABLE], atol=1e-6)
 
 
@@ -148,7 +148,8 @@ def _naive_entropy(mix, process, t, n, seed):
     x0 = np.stack([rng.multivariate_normal(mix.means[k], covs[k]) for k in z])
     xt = a * x0 + s * rng.standard_normal(x0.shape)
     logits = np.stack([
-        np.log(mix.weights[k]) + stats.multivariate_normal(a * mix.means[k], a**2 * covs[k] + s**2 * np.eye(mix.d)).logpdf(xt)
+        np.log(mix.weights[k])
+        + stats.multivariate_normal(a * mix.means[k], a**2 * covs[k] + s**2 * np.eye(mix.d)).logpdf(xt)
         for k in range(mix.K)
     ], axis=-1)
     logp = logits - special.logsumexp(logits, axis=-1, keepdims=True)
@@ -301,8 +302,8 @@ def test_point_mixture_and_mutual_information():
     mix = gt.empirical(pts)
     t = np.array([0.05, 0.5, 3.0])
     H = gt.class_entropy(mix, OU, t, n_samples=2**13)
-    I = gt.mutual_information(mix, OU, t, n_samples=2**13)
-    np.testing.assert_allclose(H.value + I.value, np.log(6), atol=1e-12)
+    mi = gt.mutual_information(mix, OU, t, n_samples=2**13)
+    np.testing.assert_allclose(H.value + mi.value, np.log(6), atol=1e-12)
     ref = [_naive_point_entropy(pts, ti) for ti in t]
     gtt.assert_within_stderr(H.value, H.stderr, [r[0] for r in ref], [r[1] for r in ref])
 

@@ -15,9 +15,10 @@ import pytest
 from scipy import integrate, special
 
 import gmmtheory as gt
+from gmmtheory._chunks import MEMORY_BUDGET
 from gmmtheory.compilation import count_compilations
 from gmmtheory.entropy import api, montecarlo, reduced
-from gmmtheory.entropy.common import MEMORY_BUDGET, RareEventWarning
+from gmmtheory.entropy.result import RareEventWarning
 from gmmtheory.posterior import mixture_arrays
 
 OU, EDM, VE = gt.OU(), gt.EDM(), gt.VE()
@@ -202,7 +203,7 @@ def test_montecarlo_kernel_memory_has_no_K2d_term():
     K, d, T = 1000, 128, 4
     rng = np.random.default_rng(0)
     mix = gt.GaussianMixture(rng.normal(size=(K, d)), rng.uniform(0.5, 2.0, size=(K, d)), cov_kind="class_diag")
-    chunk, _ = montecarlo._chunking(16, K, d, T)
+    chunk, _ = montecarlo.chunking(16, K, d, T)
     keys = jax.random.split(jax.random.PRNGKey(0), K)
     a = np.linspace(0.1, 0.9, T)
     compiled = montecarlo._mc_kernel.lower(mixture_arrays(mix), keys, np.arange(K), a, 1 - a**2, None, chunk=chunk,

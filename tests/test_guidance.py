@@ -10,6 +10,10 @@ import pytest
 import gmmtheory as gt
 from gmmtheory import dynamics as dyn
 from gmmtheory import guidance as G
+from gmmtheory.cli import guidance as cli_guidance
+from gmmtheory.dynamics.kernel import sampler_kernel
+from gmmtheory.report.guidance import section_guidance
+from gmmtheory.studies import guidance as S
 
 MIX = gt.two_gaussians(16, 1.0)
 KW = dict(n_samples=1024, n_steps=40, key=0)
@@ -68,17 +72,17 @@ def test_information_inside_interval():
 
 
 def test_guided_profile_validates_before_jit():
-    before = dyn._kernel._cache_size()
+    before = sampler_kernel._cache_size()
     for kw, name in ((dict(w=-0.5), "w"), (dict(interval=(2.0, 1.0)), "interval"), (dict(sampler="dpm"), "sampler"),
                      (dict(n_steps=1), "n_steps")):
         with pytest.raises(ValueError, match=name):
             G.guided_profile(MIX, **kw)
-    assert dyn._kernel._cache_size() == before
+    assert sampler_kernel._cache_size() == before
 
 
 def test_study_rows_and_cli(capsys, tmp_path):
     cases = {"two": (MIX, None)}
-    st = G.guidance_study(cases, ws=(1.0, 2.0), intervals=("all", "window"), n_samples=256, n_steps=40)
+    st = S.guidance_study(cases, ws=(1.0, 2.0), intervals=("all", "window"), n_samples=256, n_steps=40)
     assert [(r["interval"], r["w"]) for r in st.rows] == [("all", 1.0), ("all", 2.0), ("window", 2.0)]
     r1 = st.select(w=1.0)[0]
     assert abs(r1["shift_half"]) < 0.1 and r1["bias_z"] < 5
@@ -86,7 +90,7 @@ def test_study_rows_and_cli(capsys, tmp_path):
     assert "| case |" in st.to_markdown(("case", "w", "shift_half"))
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
-    G.add_parser(sub)
+    cli_guidance.add_parser(sub)
     args = parser.parse_args(["guidance", "--preset", "two", "--d", "16", "--w", "1,2", "--intervals", "all",
                               "--n-samples", "256", "--n-steps", "40", "--json", "--out", str(tmp_path)])
     assert args.func(args) == 0
@@ -95,16 +99,20 @@ def test_study_rows_and_cli(capsys, tmp_path):
     assert (tmp_path / "guidance.csv").exists()
     with pytest.raises(ValueError, match="intervals"):
         args.intervals = "sometimes"
-        G.cmd_guidance(args)
+        cli_guidance.cmd_guidance(args)
 
 
-def test_section_writes_figures_and_numbers(tmp_path, monkeypatch):
-    tiny = dict(G.QUICK, d=64, n_samples=128, n_steps=40, cases=("two",), intervals=("all", "window"),
-                over_dims=(16, 64), over_n=64, over_steps=100, clone_dims=(16,), clone_n=64, clone_offsets=(0.0,))
-    monkeypatch.setattr(G, "QUICK", tiny)
-    monkeypatch.setattr(G, "WS", (1.0, 3.0))
-    md = G.section_guidance(tmp_path, quick=True)
+def test_section_writes_figures_and_numbers(tmp_path):
+    md = section_guidance(tmp_path, "smoke")  # the smallest size: d = 64, 128 samples, w ∈ {1, 3}
     assert md.startswith("## Guidance")
     for stem in ("guidance_profiles", "guidance_shift", "guidance_overshoot", "clones_uturns"):
         assert (tmp_path / f"{stem}.png").exists()
     assert "exact φ" in md and "| 64 | ode |" in md
+
+
+def test_profile_is_frozen_with_a_short_repr(profiles):
+    p = profiles[3.0]
+    assert "array" not in repr(p) and "w=3" in repr(p)
+    with pytest.raises(AttributeError):
+        p.w = 1.0
+    assert "trajectories" not in p.as_dict() and p.as_dict()["n_samples"] == 1024

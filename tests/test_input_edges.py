@@ -17,7 +17,7 @@ import pytest
 import gmmtheory as gt
 from gmmtheory.compilation import count_compilations
 from gmmtheory import phase
-from gmmtheory.entropy.common import check_key
+from gmmtheory._checks import check_key
 from gmmtheory.mixture_io import load_mixture_file
 
 BAD_REALS = ["a", None, 1j, True, float("nan"), float("inf")]

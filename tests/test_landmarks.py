@@ -26,7 +26,10 @@ def _mmse_and_slope(s: float, n: int = 150) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def s_star() -> float:
     """argmax s·mmse(s): root of mmse(s) + s mmse'(s) = 0 (independent numpy quadrature)."""
-    f = lambda s: (lambda m, dm: m + s * dm)(*_mmse_and_slope(s))
+    def f(s):
+        m, dm = _mmse_and_slope(s)
+        return m + s * dm
+
     return optimize.brentq(f, 1.0, 2.5, xtol=1e-14)
 
 
@@ -199,3 +202,22 @@ def test_index_entropy_matches_engine_and_collapse_time():
     t_c, err = L.collapse_time(gt.empirical(pts), n_samples=512, key=0)
     theory = L.collapse_time_theory(P, d)
     assert abs(t_c - theory) < 0.1 * theory and err < 0.05
+
+
+def test_records_process_names_and_curves():
+    lm = L.all_landmarks(gt.two_gaussians(64), "ou")
+    assert lm.t_speciation == pytest.approx(L.speciation_time(gt.two_gaussians(64), gt.OU()))
+    same = L.all_landmarks(gt.two_gaussians(64), gt.OU()).as_dict()
+    assert list(lm.as_dict()) == list(same)
+    np.testing.assert_array_equal([v for v in lm.as_dict().values() if isinstance(v, float)],
+                                  [v for v in same.values() if isinstance(v, float)])
+    assert repr(lm).startswith("Landmarks(process='OU()', K=2, d=64,") and "entropy=['classes']" in repr(lm)
+    c = lm.entropy["classes"]
+    assert repr(c).startswith("CurveLandmarks(label='classes', method='closed_form'") and len(repr(c)) < 300
+    assert c.as_dict()["peak_t"] == c.peak_t
+    assert L.speciation_time(gt.two_gaussians(64), "edm") == pytest.approx(
+        L.speciation_time(gt.two_gaussians(64), gt.EDM()))
+    curves = L.entropy_curves(gt.two_gaussians(64), {})
+    assert [k.label for k in curves] == ["classes"] and curves[0].exact
+    assert repr(L.curve_landmarks(curves[0], gt.OU()).as_dict()) == repr(c.as_dict())
+    assert set(L.VARIABLES) == {"t", "log_sigma", "log_snr"}

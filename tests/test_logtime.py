@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from gmmtheory.logtime import COLUMNS, logtime_study
+from gmmtheory.logtime import COLUMNS
+from gmmtheory.studies.logtime import logtime_study
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,8 @@ def test_two_gaussians_concentrate_in_log_time_only(table):
     big = tg["d"] >= 1e3
     assert np.allclose(tg["rel_width_edm"][big], tg["rel_width_edm"][-1], rtol=5e-3)
     assert tg["fwhm_factor_edm"][-1] == pytest.approx(2.86, abs=0.01)
-    assert tg["peak_sigma_edm"][-1] / tg["peak_sigma_edm"][-2] == pytest.approx(math.sqrt(1e3), rel=2e-3)  # σ*² ≈ d/s* − 1
+    # σ*² ≈ d/s* − 1
+    assert tg["peak_sigma_edm"][-1] / tg["peak_sigma_edm"][-2] == pytest.approx(math.sqrt(1e3), rel=2e-3)
 
 
 def test_other_models_and_markdown(table):
@@ -40,3 +42,26 @@ def test_other_models_and_markdown(table):
     md = table.to_markdown()
     assert md.splitlines()[0].startswith("| model") and len(md.splitlines()) == len(table) + 2
     assert set(table.rows()[0]) == set(COLUMNS)
+
+
+def test_sizes_and_table_record():
+    from gmmtheory.studies.logtime import LOGTIME_MODELS, STUDY_SIZES
+
+    assert set(STUDY_SIZES) == {"smoke", "quick", "full"}
+    np.testing.assert_allclose(STUDY_SIZES["full"]["dims"], np.logspace(1, 6, 11))  # the historical defaults
+    assert tuple(STUDY_SIZES["full"]["mc_dims"]) == (1e2, 1e4, 1e6)
+    smoke = logtime_study(size="smoke", models=("two_gaussians", "covariance_only"))
+    assert len(smoke) == 2 * len(STUDY_SIZES["smoke"]["dims"])
+    # the old positional form (dims, mu) still works and overrides the size's dimensions
+    old = logtime_study([100], 1.0, models=("two_gaussians",))
+    assert len(old) == 1 and old["d"][0] == 100.0
+    assert old["peak_t_ou"][0] == pytest.approx(smoke.select("two_gaussians")["peak_t_ou"][0] + 0.5 * math.log(10),
+                                                 abs=1e-6)
+    d = old.as_dict()
+    assert set(d) == set(COLUMNS) and d["model"] == ["two_gaussians"] and isinstance(d["d"][0], float)
+    assert repr(old) == "LogTimeTable(1 rows, models=['two_gaussians'])"
+    assert set(LOGTIME_MODELS) == {"two_gaussians", "k_classes", "hierarchical", "covariance_only"}
+    with pytest.raises(ValueError, match="unknown model"):
+        logtime_study([10], models=("nope",))
+    with pytest.raises(ValueError, match="size"):
+        logtime_study(size="huge")

@@ -107,9 +107,9 @@ def test_memory_bounded_by_chunk_not_by_sample_count():
 
 def test_chunking_bound():
     for K, d, T, n in [(10, 256, 64, 2048), (10, 1024, 64, 2048), (3, 8, 512, 10**5), (50, 10**4, 8, 100)]:
-        chunk, n_chunks = montecarlo._chunking(n, K, d, T)
+        chunk, n_chunks = montecarlo.chunking(n, K, d, T)
         assert chunk & (chunk - 1) == 0 and chunk * n_chunks >= n
-        assert chunk == 1 or chunk * K * max(d, T) <= montecarlo._chunk_elements()
+        assert chunk == 1 or chunk * K * max(d, T) <= montecarlo.chunk_elements()
 
 
 @pytest.mark.parametrize("kw", [dict(noise_dtype="float16"), dict(gemm_dtype="bfloat16"), dict(gemm_dtype=32)])

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import pytest
 
 import gmmtheory as gt
 from gmmtheory import cli
@@ -86,11 +85,11 @@ def test_module_entry_point_help():
 
 
 def test_report_quick(tmp_path, monkeypatch):
-    from gmmtheory import report
-    from gmmtheory.report import write_report
+    from gmmtheory.report import writer
+    from gmmtheory.report.writer import write_report
 
     # the bridge section trains a network; its pieces have their own tests (test_bridge_*.py)
-    monkeypatch.setattr(report, "SECTIONS", [s for s in report.SECTIONS if s is not report.section_bridge])
+    monkeypatch.setattr(writer, "SECTIONS", [s for s in writer.SECTIONS if s is not writer.section_bridge])
     path = write_report(tmp_path, quick=True)
     text = path.read_text()
     assert text.startswith("# gmmtheory report")
@@ -104,15 +103,15 @@ def test_report_quick(tmp_path, monkeypatch):
 
 
 def test_report_bridge_section_without_torch(tmp_path, monkeypatch):
-    from gmmtheory import report
+    from gmmtheory.report import writer
 
-    monkeypatch.setitem(sys.modules, "gmmtheory.bridge.experiments", None)  # as if torch were not installed
-    text = report.section_bridge(tmp_path, True)
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    text = writer.section_bridge(tmp_path, "quick")
     assert text.startswith("## Bridge") and "pip install 'gmmtheory[bridge]'" in text
 
 
 def test_markdown_table_formats_numbers_and_marks_not_applicable():
-    from gmmtheory.markdown import markdown_table
+    from gmmtheory.report.style import markdown_table
 
     rows = [{"name": "a", "x": 0.123456, "n": 3, "ok": True, "se": float("nan")}]
     lines = markdown_table(rows, [("name", "name", ""), ("x", "x", ".3f"), ("n", "n", "d"), ("ok", "ok", ""),
@@ -152,7 +151,8 @@ def test_dependencies_core_extras_and_package_data():
     assert "gmmtheory[derivations]" in _names(extras["test"])  # the test suite runs the derivations
     assert project["license"] == {"text": "MIT"}
     data = _pyproject()["tool"]["setuptools"]["package-data"]["gmmtheory"]
-    assert "py.typed" in data and "styles/*.mplstyle" in data
+    assert "py.typed" in data and "report/styles/*.mplstyle" in data
+    assert (ROOT / "gmmtheory" / "report" / "styles" / "gmmtheory.mplstyle").is_file()
     assert (ROOT / "gmmtheory" / "py.typed").is_file()
 
 

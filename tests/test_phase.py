@@ -17,7 +17,9 @@ from scipy import interpolate
 
 import gmmtheory as gt
 from gmmtheory import phase
+from gmmtheory.cli.phase import add_parser
 from gmmtheory.entropy import reduced
+from gmmtheory.phase import cells
 
 T_OU = np.linspace(0.05, 8.0, 24)
 
@@ -114,10 +116,10 @@ def test_landmark_curves_lie_on_the_entropy_crossings():
 
 # --------------------------------------------------------------------------------- compilation, cache, I/O
 def test_sweeps_compile_once_per_shape():
-    before = phase._binary_grid_kernel._cache_size()
+    before = cells._binary_grid_kernel._cache_size()
     pd = phase.phase_diagram({"d": [11, 21, 41, 81, 161, 321, 641]}, T_OU, chunk_size=2, progress=False)
     assert pd.meta["n_units"] == 4
-    assert phase._binary_grid_kernel._cache_size() - before <= 1
+    assert cells._binary_grid_kernel._cache_size() - before <= 1
     kernel = reduced._shared_kernel
     phase.phase_diagram({"d": [8]}, T_OU, model="kclasses", quantities=("H",), n_samples=512, progress=False)
     before = kernel._cache_size()
@@ -216,8 +218,8 @@ def test_bad_arguments_raise_before_any_jit_work(monkeypatch, kwargs, match):
     def forbidden(*a, **k):
         raise AssertionError("compute started before validation")
 
-    monkeypatch.setattr(phase, "_binary_grid_kernel", forbidden)
-    monkeypatch.setattr(phase, "class_entropy", forbidden)
+    monkeypatch.setattr(cells, "_binary_grid_kernel", forbidden)
+    monkeypatch.setattr(cells, "class_entropy", forbidden)
     kwargs = {"t": T_OU, **kwargs}
     with pytest.raises(ValueError, match=match):
         phase.phase_diagram(kwargs.pop("axes"), kwargs.pop("t"), progress=False, **kwargs)
@@ -275,9 +277,7 @@ def test_guidance_axis_plumbing_with_a_stand_in_sampler(monkeypatch):
         h = gt.class_entropy(mixture, gt.EDM(), sigma).value * np.exp(-(w - 1.0))
         return types.SimpleNamespace(sigma=sigma[::-1], entropy=h[::-1], stderr=np.zeros(n_steps))
 
-    import gmmtheory.guidance
-
-    monkeypatch.setattr(gmmtheory.guidance, "guided_profile", guided_profile)
+    monkeypatch.setattr(cells, "guided_profile", guided_profile)
     sig = np.geomspace(0.01, 50.0, 16)
     pd = phase.phase_diagram({"w": [1.0, 2.0, 3.0]}, sig, process="edm", params={"d": 50}, progress=False)
     assert calls == [1.0, 2.0, 3.0] and set(pd.values) == {"H", "H_norm"}
@@ -299,7 +299,7 @@ def test_guidance_axis_with_the_real_sampler():
 # ------------------------------------------------------------------------------------------------------ CLI
 def test_cli_phase_json_and_files(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    phase.add_parser(parser.add_subparsers(dest="command"))
+    add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["phase", "--x", "d", "--x-values", "10:1000:3:log", "--y", "t", "--t", "0.1:8:32",
                               "--json", "--out", str(tmp_path), "--no-progress"])
     assert args.func(args) == 0

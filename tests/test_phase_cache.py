@@ -14,6 +14,7 @@ import pytest
 
 import gmmtheory as gt
 from gmmtheory import phase
+from gmmtheory.phase import cells
 
 T = np.linspace(0.05, 8.0, 12)
 FAST = dict(axes={"d": [10, 30, 100]}, t=T, chunk_size=1)  # three units of one row each
@@ -331,8 +332,8 @@ def test_a_cache_path_that_is_a_file_is_refused_before_any_work(tmp_path, monkey
     def forbidden(*a, **k):
         raise AssertionError("compute started before validation")
 
-    monkeypatch.setattr(phase, "_binary_grid_kernel", forbidden)
-    monkeypatch.setattr(phase, "time_factors", forbidden)
+    monkeypatch.setattr(cells, "_binary_grid_kernel", forbidden)
+    monkeypatch.setattr(cells, "time_factors", forbidden)
     f = tmp_path / "not_a_dir"
     f.write_text("x")
     with pytest.raises(ValueError, match=r"cache must be a directory; .*not_a_dir exists and is not one"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gmmtheory as gt
-from gmmtheory.entropy.common import RareEventWarning
+from gmmtheory.entropy.result import RareEventWarning
 
 # Two well separated Gaussians at a small OU time: H[Z | X_t] is ~1e-8, so plain Monte Carlo sees almost no draw
 # near the decision boundary (the reduced method's importance sampling is not used with method="montecarlo").

@@ -1,4 +1,5 @@
-"""Tests for gmmtheory.rate.entropy_rate: closed form, denoiser gap and autodiff, against independent references."""
+"""Tests for gmmtheory.entropy.rate.entropy_rate: closed form, denoiser gap and autodiff, against independent
+references."""
 
 import jax
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 import gmmtheory as gt
-from gmmtheory.rate import binary_mmse, entropy_rate
+from gmmtheory.entropy.rate import binary_mmse, entropy_rate
 
 # THEORY.md §9: mmse_b for two equiprobable classes at effective SNR s.
 THEORY_MMSE = {0.01: 0.990098, 0.25: 0.795946, 1.0: 0.449600, 4.0: 0.068597}
@@ -58,7 +59,9 @@ def test_binary_mmse_against_adaptive_scipy(s, pi0):
 def test_closed_form_matches_finite_difference_of_entropy(proc_name, weights):
     proc, ts = PROCESSES[proc_name]
     mix = gt.two_gaussians(4, 0.6, 1.0, weights)
-    H = lambda tt: gt.class_entropy(mix, proc, tt, method="quadrature").value
+    def H(tt):
+        return gt.class_entropy(mix, proc, tt, method="quadrature").value
+
     t = np.array(ts)
     h = 1e-3 * t.min()
     fd_t = five_point(H, t, h)
@@ -67,11 +70,15 @@ def test_closed_form_matches_finite_difference_of_entropy(proc_name, weights):
     assert res_t.method == "closed_form" and res_t.quantity == "entropy_rate" and res_t.extra == {"wrt": "t"}
     # log-SNR: differentiate H(t(λ)) in λ directly
     lam = np.asarray(proc.log_snr(t))
-    H_lam = lambda ll: H(np.asarray(proc.t_from_log_snr(ll)))
+    def H_lam(ll):
+        return H(np.asarray(proc.t_from_log_snr(ll)))
+
     fd_lam = five_point(H_lam, lam, 1e-3)
     np.testing.assert_allclose(entropy_rate(mix, proc, t, wrt="log_snr", method="closed_form").value, fd_lam, rtol=1e-6)
     # log σ, σ = σ(t)/a(t) = e^{−λ/2}: differentiate H(t(λ = −2 log σ)) in log σ directly
-    H_ls = lambda ls: H(np.asarray(proc.t_from_log_snr(-2.0 * ls)))
+    def H_ls(ls):
+        return H(np.asarray(proc.t_from_log_snr(-2.0 * ls)))
+
     fd_ls = five_point(H_ls, -0.5 * lam, 1e-3)
     np.testing.assert_allclose(
         entropy_rate(mix, proc, t, wrt="log_sigma", method="closed_form").value, fd_ls, rtol=1e-6
@@ -125,7 +132,8 @@ def test_denoiser_gap_matches_autodiff(name):
 def test_coarse_rate_differs_from_fine_and_trivial_partition_is_zero():
     hier = gt.hierarchical(2, 2, 6)
     t = np.array([0.3, 0.8, 1.5, 2.5])
-    coarse = entropy_rate(hier.mixture, gt.OU(), t, partition=hier.coarse, method="denoiser_gap", n_samples=2**13, key=11)
+    coarse = entropy_rate(hier.mixture, gt.OU(), t, partition=hier.coarse, method="denoiser_gap", n_samples=2**13,
+                          key=11)
     fine = entropy_rate(hier.mixture, gt.OU(), t, method="denoiser_gap", n_samples=2**13, key=11)
     # the fine rate includes the coarse one plus the within-superclass rate (chain rule; same draws)
     assert np.all(fine.value > coarse.value)

@@ -1,7 +1,7 @@
 """Entropy rates at the edges: the meaning of σ, tiny noise, huge times, t = 0, and jax's x64 flag.
 
-Every reference is independent of ``gmmtheory.rate``: numpy Gauss–Hermite for the binary MMSE, central differences
-of the quadrature entropy, closed-form SNRs, and plain-numpy Monte Carlo of the σ → 0 limit of the rate.
+Every reference is independent of ``gmmtheory.entropy.rate``: numpy Gauss–Hermite for the binary MMSE, central
+differences of the quadrature entropy, closed-form SNRs, and plain-numpy Monte Carlo of the σ → 0 limit of the rate.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from scipy.special import logsumexp
 import gmmtheory as gt
 import gmmtheory.landmarks as L
 from gmmtheory.compilation import count_compilations
-from gmmtheory.rate import entropy_rate
+from gmmtheory.entropy.rate import entropy_rate
 
 PROCS = {"OU": gt.OU(), "VP": gt.VP(), "EDM": gt.EDM(), "VE": gt.VE(), "Flow": gt.Flow()}
 
@@ -39,7 +39,9 @@ def test_log_sigma_rate_is_a_function_of_lambda_alone():
     lam = np.array([-3.0, -1.0, 0.5, 2.0])
     # independent: central differences of the quadrature entropy over λ (OU times from numpy), dH/dlog σ = −2 dH/dλ
     h = 1e-3
-    H = lambda ll: gt.class_entropy(mix, gt.OU(), ou_t_of_lam(ll), method="quadrature").value
+    def H(ll):
+        return gt.class_entropy(mix, gt.OU(), ou_t_of_lam(ll), method="quadrature").value
+
     fd_lam = (H(lam + h) - H(lam - h)) / (2 * h)
     for name, proc in PROCS.items():
         t = np.asarray(proc.t_from_log_snr(lam))

@@ -13,7 +13,7 @@ guards against a vacuous pass (events renamed in a future jax): a fresh jitted f
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +51,8 @@ def test_montecarlo_entropy_sweep():
     diag = [gt.random_mixture(jax.random.PRNGKey(10 + i), 3, 16, "class_diag") for i in range(3)]
     part = gt.Partition([[0, 1], [2]])
     ts = _grids(8, 4)
-    run = lambda m, t, k, **kw: gt.class_entropy(m, OU, t, method="montecarlo", n_samples=2**9, key=k, **kw)
+    def run(m, t, k, **kw):
+        return gt.class_entropy(m, OU, t, method="montecarlo", n_samples=2**9, key=k, **kw)
     size = None
 
     def remember():
@@ -94,7 +95,8 @@ def test_entropy_rate_sweep(method):
     else:
         mixes = [gt.random_mixture(jax.random.PRNGKey(i), 3, 16, "class_full") for i in range(3)]
     ts = _grids(8, 3)
-    rate = lambda i, **kw: gt.entropy_rate(mixes[i], OU, ts[i], method=method, n_samples=2**9, key=i, **kw)
+    def rate(i, **kw):
+        return gt.entropy_rate(mixes[i], OU, ts[i], method=method, n_samples=2**9, key=i, **kw)
     assert_no_recompilation(
         [lambda: rate(0), lambda: rate(0, wrt="log_snr")],
         [lambda i=i: rate(i) for i in (1, 2)] + [lambda i=i: rate(i, wrt="log_snr") for i in (1, 2)],
@@ -103,12 +105,14 @@ def test_entropy_rate_sweep(method):
 
 def test_phase_diagram_sweeps():
     t = np.linspace(0.05, 6.0, 32)
-    kclasses = lambda mus: gt.phase_diagram({"mu": mus}, t, model="kclasses", params={"d": 16, "K": 3},
-                                            n_samples=2**9, progress=False)
+    def kclasses(mus):
+        return gt.phase_diagram({"mu": mus}, t, model="kclasses", params={"d": 16, "K": 3},
+                                n_samples=2**9, progress=False)
     # general cell loop: every cell reuses the first cell's compilation, whatever the number of cells
     assert_no_recompilation([lambda: kclasses([0.5])], [lambda: kclasses([0.7, 1.2, 1.9])])
     # vectorised two-Gaussian path: new values (d, mu) on an axis of the same length compile nothing
-    two = lambda axes: gt.phase_diagram(axes, t, progress=False)
+    def two(axes):
+        return gt.phase_diagram(axes, t, progress=False)
     assert_no_recompilation(
         [lambda: two({"d": [10, 100, 1000, 10000]})],
         [lambda: two({"d": [20, 300, 40000, 10**6]}), lambda: two({"mu": [0.5, 0.7, 1.5, 2.0]})],
@@ -117,7 +121,8 @@ def test_phase_diagram_sweeps():
 
 def test_sampler_sweep():
     mixes = [gt.random_mixture(jax.random.PRNGKey(i), 3, 16, "class_full") for i in range(4)]
-    sim = lambda i, **kw: gt.simulate(mixes[i], n_samples=64, n_steps=16, key=i, **kw)
+    def sim(i, **kw):
+        return gt.simulate(mixes[i], n_samples=64, n_steps=16, key=i, **kw)
     traces = dyn.TRACE_COUNT["kernel"]
     assert_no_recompilation(
         [lambda: sim(0, label=0, guidance="cfg", w=2.0), lambda: sim(0, label="prior"), lambda: sim(0, label=None)],

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gmmtheory import report
 from gmmtheory.cli import main
+from gmmtheory.report import writer as report
 
 
 def _files(out: Path) -> set[str]:
@@ -21,16 +21,16 @@ def test_interrupted_report_replaces_the_old_one_with_an_incomplete_marker(tmp_p
     (out / "report.md").write_text("# gmmtheory report\n\nOLD FINISHED REPORT\n")
     seen = {}
 
-    def section_first(o: Path, quick: bool) -> str:
+    def section_first(o: Path, size: str) -> str:
         (o / "first.png").write_bytes(b"png")
         seen["during"] = (o / "report.md").read_text()  # what a reader sees while the run is going on
         return "## First section\n\ndone\n"
 
-    def section_second(o: Path, quick: bool) -> str:
+    def section_second(o: Path, size: str) -> str:
         seen["after_first"] = (o / "report.md").read_text()
         raise KeyboardInterrupt
 
-    def section_never(o: Path, quick: bool) -> str:
+    def section_never(o: Path, size: str) -> str:
         raise AssertionError("a section after the interruption ran")
 
     monkeypatch.setattr(report, "SECTIONS", [section_first, section_second, section_never])
@@ -52,7 +52,7 @@ def test_interrupted_report_replaces_the_old_one_with_an_incomplete_marker(tmp_p
 def test_failed_section_is_recorded_and_a_finished_run_replaces_the_marker(tmp_path, monkeypatch):
     out = tmp_path / "rep"
 
-    def section_boom(o: Path, quick: bool) -> str:
+    def section_boom(o: Path, size: str) -> str:
         raise RuntimeError("disk quota")
 
     monkeypatch.setattr(report, "SECTIONS", [section_boom])
@@ -62,7 +62,7 @@ def test_failed_section_is_recorded_and_a_finished_run_replaces_the_marker(tmp_p
     assert text.startswith("# gmmtheory report — INCOMPLETE")
     assert "failed: RuntimeError: disk quota in `section_boom`" in text
 
-    monkeypatch.setattr(report, "SECTIONS", [lambda o, q: "## Only section\n"])
+    monkeypatch.setattr(report, "SECTIONS", [lambda o, size: "## Only section\n"])
     path = report.write_report(out)
     text = path.read_text()
     assert path == out / "report.md"
@@ -71,7 +71,7 @@ def test_failed_section_is_recorded_and_a_finished_run_replaces_the_marker(tmp_p
 
 
 def test_out_is_validated_before_any_section_runs(tmp_path, monkeypatch, capsys):
-    def section_must_not_run(o: Path, quick: bool) -> str:
+    def section_must_not_run(o: Path, size: str) -> str:
         raise AssertionError("a section ran before --out was validated")
 
     monkeypatch.setattr(report, "SECTIONS", [section_must_not_run])

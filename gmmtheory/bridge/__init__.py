@@ -4,10 +4,13 @@ Optional (``pip install 'gmmtheory[bridge]'``: torch, diffusers, scikit-learn). 
 ``import gmmtheory.bridge`` alone imports nothing heavy; the first use of a name imports torch (and a clear
 ImportError says what to install when it is missing). ``import gmmtheory`` never imports this package.
 
-Modules: ``base`` (the ``Denoiser`` protocol, ``Measurement``), ``models`` (adapters: torch modules, diffusers,
-SD1.5, EDM2), ``gmm`` (the exact mixture as a denoiser), ``sampling`` (EDM ρ-grid, stochastic/ODE samplers with
-guidance), ``estimators`` (tracker, denoiser gap, diffusion classifier), ``digits`` (the real-data testbed),
-``experiments`` (end-to-end runs), ``control`` (guidance intervals and schedules on trained models), ``cli``.
+Modules (each also reachable lazily as ``gmmtheory.bridge.<module>``): ``base`` (the ``Denoiser`` protocol,
+``Measurement``), ``models`` (adapters: torch modules, diffusers, SD1.5, EDM2; classifier-free guidance), ``gmm``
+(the exact mixture as a denoiser), ``sampling`` (EDM ρ-grid with a final 0, stochastic/ODE samplers with guidance),
+``estimators`` (tracker, denoiser gap, diffusion classifier, bias table), ``digits`` (the real-data testbed),
+``experiments`` (end-to-end runs on the exact mixture and on trained models), ``control`` (guidance intervals and
+schedules on trained models). The bridge uses the theory core only (floors up to ``control``); its command line
+is ``gmmtheory.cli.bridge`` and its report pages and figures are ``gmmtheory.report.bridge``.
 """
 
 from __future__ import annotations
@@ -31,11 +34,13 @@ _EXPORTS: dict[str, str] = {
                      "run_digits_control"], "control"),
 }
 
+_MODULES = frozenset({"base", "models", "gmm", "sampling", "estimators", "digits", "experiments", "control"})
+
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
+    module = name if name in _MODULES else _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'gmmtheory.bridge' has no attribute {name!r}")
     try:
@@ -44,7 +49,7 @@ def __getattr__(name: str) -> Any:
         if err.name in ("torch", "diffusers", "sklearn"):
             raise ImportError(f"gmmtheory.bridge.{name} needs {err.name}: pip install 'gmmtheory[bridge]'") from err
         raise
-    return getattr(mod, name)
+    return mod if name in _MODULES else getattr(mod, name)
 
 
 def __dir__() -> list[str]:

@@ -75,7 +75,8 @@ class Measurement:
     method: str
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the arrays as lists, with ``quantity``, ``method`` and ``meta``."""
         return {
             "sigma": np.asarray(self.sigma).tolist(),
             "value": np.asarray(self.value).tolist(),
@@ -84,3 +85,12 @@ class Measurement:
             "method": self.method,
             "meta": self.meta,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The same as ``as_dict`` (the name the bridge's JSON files were written with)."""
+        return self.as_dict()
+
+    def __repr__(self) -> str:
+        s = np.asarray(self.sigma)
+        span = f"σ ∈ [{s.min():.3g}, {s.max():.3g}]" if s.size else "empty"
+        return f"Measurement({self.quantity}, {self.method}, {s.size} points, {span})"

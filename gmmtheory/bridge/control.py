@@ -26,23 +26,37 @@ This module imports torch; ``import gmmtheory`` does not import it.
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from gmmtheory import control as ctl
-from gmmtheory.markdown import markdown_table
+from gmmtheory._checks import check_count
+from gmmtheory.bridge.digits import DigitsComparison, digits_classifier, load_digits_data, load_model, train_digits
+from gmmtheory.bridge.digits.training import MODEL_SIZES
+from gmmtheory.bridge.estimators import denoiser_gap
 from gmmtheory.bridge.sampling import edm_sigmas, make_generator, sample
+from gmmtheory.control.fronts import (
+    EDM2_INTERVAL,
+    Front,
+    balanced_labels,
+    check_guidance_scales,
+    front_configs,
+    interval_grid,
+    mark_front,
+)
+from gmmtheory.control.metrics import covariance_traces, frequency_kl, sample_metrics
+from gmmtheory.control.schedules import ScheduleComparison, add_paired, entropy_schedule, schedule_plan
+from gmmtheory.control.theory import recommend_window
+from gmmtheory.control.windows import Window, bootstrap_rng
 
-__all__ = ["DigitsControl", "digits_control", "frechet_distance", "guided_front", "model_schedule_comparison",
-           "run_digits_control", "section_digits_control",
-           "write_digits_control"]
+__all__ = ["DIGIT_SCHEDULE_METRICS", "DigitsControl", "digits_control", "frechet_distance", "guided_front",
+           "model_schedule_comparison", "run_digits_control"]
 
 LogPostFn = Callable[[torch.Tensor], np.ndarray]
 
@@ -80,7 +94,7 @@ def _flat(x: torch.Tensor) -> np.ndarray:
 
 def guided_front(
     model: Any,
-    window: ctl.Window | tuple[float, float],
+    window: Window | tuple[float, float],
     *,
     log_post_fn: LogPostFn,
     ref_means: np.ndarray,
@@ -96,7 +110,7 @@ def guided_front(
     n_boot: int = 200,
     batch_size: int = 1024,
     case: str = "",
-) -> ctl.Front:
+) -> Front:
     """The fidelity–diversity front of guided sampling on a torch ``Denoiser`` (configurations as in
     ``control.fidelity_diversity_front``), EDM's Heun sampler on ``edm_sigmas(n_steps, σ_min, σ_max)``.
 
@@ -111,26 +125,26 @@ def guided_front(
         n_samples: samples per configuration (labels spread over the model's class weights). seed: initial states.
     """
     _check_model(model)
-    ws = ctl._check_w(w)
-    n = ctl._check_count(n_samples, "n_samples", 8)
-    if isinstance(window, ctl.Window):
+    ws = check_guidance_scales(w)
+    n = check_count("n_samples", n_samples, 8)
+    if isinstance(window, Window):
         win = window
     else:
         lo, hi = (float(v) for v in window)
         if not (0 < lo < hi < math.inf):
             raise ValueError(f"window must be (sigma_lo, sigma_hi) with 0 < sigma_lo < sigma_hi < inf; got {window!r}")
-        win = ctl.Window(lo, hi, math.log(hi / lo), float("nan"), float("nan"), float("nan"))
+        win = Window(lo, hi, math.log(hi / lo), float("nan"), float("nan"), float("nan"))
     lo, hi = win.sigma_lo, win.sigma_hi
     width = math.log(hi / lo)
-    grid_iv = intervals if intervals is not None else ctl.interval_grid((lo * math.exp(-width), hi * math.exp(width)),
+    grid_iv = intervals if intervals is not None else interval_grid((lo * math.exp(-width), hi * math.exp(width)),
                                                                         n_edges)
     sd = float(model.sigma_data)
-    edm2 = (ctl.EDM2_INTERVAL[0] * sd, ctl.EDM2_INTERVAL[1] * sd) if edm2 is None else edm2
-    configs = ctl.front_configs(ws, (lo, hi), grid_iv, edm2)
+    edm2 = (EDM2_INTERVAL[0] * sd, EDM2_INTERVAL[1] * sd) if edm2 is None else edm2
+    configs = front_configs(ws, (lo, hi), grid_iv, edm2)
     K = int(model.num_classes)
-    labels = ctl._balanced_labels(_weights(model), n)
+    labels = balanced_labels(_weights(model), n)
     lab_t = torch.as_tensor(labels, dtype=torch.long)
-    grid = edm_sigmas(ctl._check_count(n_steps, "n_steps", 2), model.sigma_min, model.sigma_max)
+    grid = edm_sigmas(check_count("n_steps", n_steps, 2), model.sigma_min, model.sigma_max)
     g = make_generator(seed)
     x0 = _initial_states(model, n, float(grid[0]), g, lab_t)
     fine_target = np.eye(K)[labels]
@@ -143,15 +157,15 @@ def guided_front(
         if lp.shape != (n, K):
             raise ValueError(f"log_post_fn must return (n, K) = ({n}, {K}) log probabilities; got {lp.shape}")
         y = np.asarray(feats(x), np.float64)
-        met = ctl.sample_metrics(lp, labels, y, ref_means, ref_covs, fine_post=np.exp(lp), fine_target=fine_target,
+        met = sample_metrics(lp, labels, y, ref_means, ref_covs, fine_post=np.exp(lp), fine_target=fine_target,
                                  n_boot=n_boot, seed=len(rows))
         rows.append({"case": case, "name": name, "kind": kind, "w": float(wv),
                      "sigma_lo": float(iv[0]) if iv else 0.0, "sigma_hi": float(iv[1]) if iv else math.inf, **met})
         samples[name] = (np.exp(lp[np.arange(n), labels]), y)
-    ctl._mark_front(rows)
+    mark_front(rows)
     settings = {"n_samples": n, "n_steps": int(n_steps), "sampler": "EDM Heun (bridge.sampling)", "ws": list(ws),
                 "n_intervals": len(grid_iv), "n_boot": n_boot, "edm2": list(edm2)}
-    return ctl.Front(case, rows, win, "classes", labels, ctl._traces(ref_covs), samples, settings)
+    return Front(case, rows, win, "classes", labels, covariance_traces(ref_covs), samples, settings)
 
 
 # ============================================================================================== schedules
@@ -181,7 +195,7 @@ def _model_schedule_stats(P: np.ndarray, x: np.ndarray, pi: np.ndarray, ref_tr: 
             vt += pi[k] * float(wk @ np.sum((xi - mx) ** 2, axis=1) / wk.sum()) / float(ref_tr[k])
         fr = frechet_distance(xi.mean(axis=0), np.cov(xi, rowvar=False), ref_m, ref_c)
         shift = 0.5 * float(np.sum(np.abs((Pi - P_ref[idx]).mean(axis=0))))
-        return np.array([0.5 * float(np.sum(np.abs(f - pi))), ctl._kl_freq(f, pi), shift, vt, fr])
+        return np.array([0.5 * float(np.sum(np.abs(f - pi))), frequency_kl(f, pi), shift, vt, fr])
 
     return stats
 
@@ -203,7 +217,7 @@ def model_schedule_comparison(
     controls: bool = True,
     bounds: tuple[float, float] | None = None,
     case: str = "",
-) -> ctl.ScheduleComparison:
+) -> ScheduleComparison:
     """Unconditional sampling on a torch ``Denoiser`` (Heun, from the same initial states) with EDM's ρ = 7 grid
     and with ``control.entropy_schedule(curve, ...)`` blends, at equal step counts; metrics against the reference
     data ``ref_x`` (n_ref, d) with labels ``ref_labels`` (class frequencies π = their frequencies): freq_tv,
@@ -212,12 +226,12 @@ def model_schedule_comparison(
     schedules and entropy − control differences (``dc_<metric>``), as in ``control.schedule_comparison``.
     ``bounds``: clip the curve's monotone fit into (H_min, H_max) (``control.entropy_schedule``)."""
     _check_model(model)
-    steps = [ctl._check_count(v, "n_steps_list entries", 2) for v in n_steps_list]
+    steps = [check_count("n_steps_list entries", v, 2) for v in n_steps_list]
     bl = [0.0] + [float(b) for b in dict.fromkeys(blends) if float(b) != 0.0]
     if any(not (0.0 <= b <= 1.0) for b in bl):
         raise ValueError(f"blends must be numbers in [0, 1]; got {blends!r}")
-    n = ctl._check_count(n_samples, "n_samples", 8)
-    n_boot = ctl._check_count(n_boot, "n_boot", 0)
+    n = check_count("n_samples", n_samples, 8)
+    n_boot = check_count("n_boot", n_boot, 0)
     X = np.asarray(ref_x, np.float64).reshape(np.shape(ref_x)[0], -1)
     Y = np.asarray(ref_labels).astype(np.int64)
     K = int(model.num_classes)
@@ -231,14 +245,14 @@ def model_schedule_comparison(
     x0 = _initial_states(model, n, smax, g, None)
 
     def run(N: int, b: float, src: object):
-        s = ctl.entropy_schedule(src, N, blend=b, sigma_min=smin, sigma_max=smax,
+        s = entropy_schedule(src, N, blend=b, sigma_min=smin, sigma_max=smax,
                                  bounds=None if isinstance(src, str) else bounds)
         x = sample(model, n, np.append(s, 0.0), stochastic=False, x_init=x0, generator=seed, batch_size=batch_size,
                    show_progress=False)
         return s, np.exp(np.asarray(log_post_fn(x), np.float64)), _flat(x)
 
-    rng = ctl._rng(seed + 1)
-    s_ref, P_ref, x_ref = run(ctl._check_count(reference_steps, "reference_steps", 2), 0.0, curve)
+    rng = bootstrap_rng(seed + 1)
+    s_ref, P_ref, x_ref = run(check_count("reference_steps", reference_steps, 2), 0.0, curve)
     grids = {(int(reference_steps), "reference"): s_ref}
 
     def metrics(stats, r):
@@ -255,54 +269,30 @@ def model_schedule_comparison(
              **metrics(st_ref, rng)}]
     for N in steps:
         stats_of: dict[str, Any] = {}
-        for name, b, src in ctl.schedule_plan(bl, curve, controls):
+        for name, b, src in schedule_plan(bl, curve, controls):
             s, P, x = run(N, b, src)
             grids[(N, name)] = s
             stats_of[name] = _model_schedule_stats(P, x, pi, ref_tr, ref_m, ref_c, P_ref)
             rows.append({"case": case, "n_steps": N, "schedule": name, "blend": b, **metrics(stats_of[name], rng)})
-        ctl.add_paired(rows, stats_of, N, n, n_boot, rng, DIGIT_SCHEDULE_METRICS)
+        add_paired(rows, stats_of, N, n, n_boot, rng, DIGIT_SCHEDULE_METRICS)
     settings = {"n_samples": n, "sampler": "EDM Heun (bridge.sampling)", "blends": bl, "controls": bool(controls),
                 "reference_steps": int(reference_steps), "metrics": ("freq_shift_tv", "freq_tv", "var_ratio_total",
                                                                      "frechet")}
-    return ctl.ScheduleComparison(case, rows, grids, settings)
+    return ScheduleComparison(case, rows, grids, settings)
 
 
 # ================================================================================================== digits
 @dataclass
 class DigitsControl:
     """The digits testbed's control study: the recommended window (from the measured curve ``curve_name``), the
-    fidelity–diversity front and the schedule comparison, and the settings."""
+    fidelity–diversity front and the schedule comparison, and the settings (tables, figures and verdicts:
+    ``gmmtheory.report.bridge_control``)."""
 
-    window: ctl.Window
+    window: Window
     curve_name: str
-    front: ctl.Front
-    schedules: ctl.ScheduleComparison
+    front: Front
+    schedules: ScheduleComparison
     meta: dict = field(default_factory=dict)
-
-    def verdicts(self) -> list[str]:
-        """The closing-note lines for the digits, computed from the numbers."""
-        lines = []
-        for s in self.front.summary(n_boot=self.meta.get("n_boot", 200)):
-            e, ee, v, ve = s["d_error"], s["d_error_se"], s["d_div"], s["d_div_se"]
-            verdict, place = ctl.front_verdict(s)
-            lines.append(
-                f"- digits, w = {s['w']:g}: the measured window ({s['sigma_lo']:.3g}, {s['sigma_hi']:.3g}) {verdict}: "
-                f"classifier error {s['error_rec']:.4f} vs {s['error_cfg']:.4f} (Δ {ctl._pm(e, ee)}), diversity loss "
-                f"{s['div_rec']:.3f} vs {s['div_cfg']:.3f} (Δ {ctl._pm(v, ve)}); it {place}.")
-        for s in self.schedules.summary():
-            f, fe = s["d_freq_shift_tv"], s["d_freq_shift_tv_se"]
-            q, qe = s["d_frechet"], s["d_frechet_se"]
-            ctrl = ""
-            if "dc_frechet" in s:
-                ctrl = (f"; against the log-uniform control (Fréchet {s['frechet_ctrl']:.3g}) the entropy schedule's "
-                        f"Fréchet distance is {ctl._word(s['dc_frechet'], s['dc_frechet_se'])} and its frequency "
-                        f"shift {ctl._word(s['dc_freq_shift_tv'], s['dc_freq_shift_tv_se'])}")
-            lines.append(
-                f"- digits schedule, N = {s['n_steps']}, β = {s['blend']:g} vs EDM: class-frequency shift "
-                f"{s['freq_shift_tv_ent']:.3g} vs {s['freq_shift_tv_edm']:.3g} ({ctl._word(f, fe)}, Δ {ctl._pm(f, fe)}); "
-                f"Fréchet distance {s['frechet_ent']:.3g} vs {s['frechet_edm']:.3g} ({ctl._word(q, qe)}, "
-                f"Δ {ctl._pm(q, qe)}){ctrl}.")
-        return lines
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the window, the front's and the schedules' rows, the σ grids used, the settings."""
@@ -313,27 +303,10 @@ class DigitsControl:
                            for k, v in self.schedules.sigmas.items()},
                 "schedule_settings": self.schedules.settings, "meta": self.meta}
 
-    def to_markdown(self) -> str:
+    def __repr__(self) -> str:
         w = self.window
-        lines = [
-            f"Digits model: window of the measured '{self.curve_name}' curve ({w.fraction:.0%} of −∫dH): σ ∈ "
-            f"({w.sigma_lo:.3g}, {w.sigma_hi:.3g}), log-width {w.log_width:.3f} ± {w.log_width_se:.2g} (bootstrap).",
-            "",
-        ]
-        key = [r for r in self.front.rows if r["kind"] != "grid"] + [r for r in self.front.pareto() if r["kind"] == "grid"]
-        lines += markdown_table(key, [
-            ("config", "name", ""), ("σ_lo", "sigma_lo", ".3g"), ("σ_hi", "sigma_hi", ".3g"),
-            ("accuracy", "accuracy", ".4f"), ("error", "error", ".4f"), ("± se", "error_se", ".1g"),
-            ("var ratio", "var_ratio", ".3f"), ("± se", "var_ratio_se", ".1g"), ("div loss", "div_loss", ".3f"),
-            ("freq KL", "freq_kl", ".2g"), ("Pareto", "on_front", ""), ("err gap", "err_gap", ".3g"),
-            ("div gap", "div_gap", ".3g")])
-        lines += ["", "Schedules (unconditional, Heun, same initial states):", ""]
-        lines += markdown_table(sorted(self.schedules.rows, key=lambda r: (r["n_steps"], r["blend"])), [
-            ("N", "n_steps", "d"), ("schedule", "schedule", ""), ("freq TV vs π", "freq_tv", ".4f"),
-            ("± se", "freq_tv_se", ".1g"), ("freq shift vs ref", "freq_shift_tv", ".4f"),
-            ("± se", "freq_shift_tv_se", ".1g"), ("var ratio", "var_ratio_total", ".3f"),
-            ("Fréchet", "frechet", ".3f"), ("± se", "frechet_se", ".1g")])
-        return "\n".join(lines) + "\n"
+        return (f"DigitsControl(window of {self.curve_name!r}: ({w.sigma_lo:.3g}, {w.sigma_hi:.3g}), "
+                f"{len(self.front.rows)} front configurations, {len(self.schedules.rows)} schedule runs)")
 
 
 def _digits_curve(comparison: object, curve: str) -> object:
@@ -381,13 +354,11 @@ def digits_control(
         data: ``DigitsData`` (default ``load_digits_data`` in the model's scale); classifier: ``DigitsClassifier``
             (default ``digits_classifier``, held-out scored) — fidelity and class frequencies come from it.
     """
-    from gmmtheory.bridge.digits import digits_classifier, load_digits_data
-
     _check_model(model)
     m = _digits_curve(comparison, curve)
     w8 = _weights(model)
     h_prior = float(-np.sum(w8[w8 > 0] * np.log(w8[w8 > 0])))
-    window = ctl.recommend_window(m, fraction=fraction, n_boot=n_boot, seed=seed, bounds=(0.0, h_prior))
+    window = recommend_window(m, fraction=fraction, n_boot=n_boot, seed=seed, bounds=(0.0, h_prior))
     scale = getattr(getattr(model, "config", None), "scale", (-1.0, 1.0))
     data = load_digits_data(scale=scale) if data is None else data
     clf = digits_classifier(scale=scale) if classifier is None else classifier
@@ -425,70 +396,22 @@ def run_digits_control(
     **kwargs,
 ) -> DigitsControl:
     """Load (``model_path``, e.g. ``gmmtheory bridge digits``'s digits_model.pt) or train a digits model
-    (``bridge.digits.SIZES[size]``), take its measured curve from ``comparison_path`` (digits.json) or measure the
-    denoiser-gap curve now, and run ``digits_control`` (other keywords go to it)."""
-    from gmmtheory.bridge import digits as dg
-    from gmmtheory.bridge.estimators import denoiser_gap
-
+    (``bridge.digits.MODEL_SIZES[size]``: "tiny", "default", "large"), take its measured curve from
+    ``comparison_path`` (digits.json) or measure the denoiser-gap curve now, and run ``digits_control`` (other
+    keywords go to it)."""
     if model_path is not None:
-        model, _ = dg.load_model(model_path, device=device)
+        model, _ = load_model(model_path, device=device)
     else:
-        p = dg.SIZES[size] if size in dg.SIZES else None
+        p = MODEL_SIZES.get(size) if isinstance(size, str) else None
         if p is None:
-            raise ValueError(f"size must be one of {sorted(dg.SIZES)}; got {size!r}")
-        model, _ = dg.train_digits(steps=p["steps"], batch_size=p["batch_size"], width=p["width"], depth=p["depth"],
-                                   emb_dim=p["emb_dim"], lr=p["lr"], seed=seed, device=device)
+            raise ValueError(f"size must be one of {sorted(MODEL_SIZES)}; got {size!r}")
+        model, _ = train_digits(steps=p["steps"], batch_size=p["batch_size"], width=p["width"], depth=p["depth"],
+                                emb_dim=p["emb_dim"], lr=p["lr"], seed=seed, device=device)
     if comparison_path is not None:
-        comp: object = dg.DigitsComparison.load_json(comparison_path)
+        comp: object = DigitsComparison.load_json(comparison_path)
     else:
-        data = dg.load_digits_data(scale=model.config.scale)
+        data = load_digits_data(scale=model.config.scale)
         x = torch.as_tensor(data.x, dtype=model.dtype, device=model.device)
         lab = torch.as_tensor(data.labels, dtype=torch.long, device=model.device)
         _, comp = denoiser_gap(model, x, lab, np.geomspace(0.02, 80.0, 40), n_noise=2, generator=seed)
     return digits_control(model, comp, seed=seed, **kwargs)
-
-
-def write_digits_control(res: DigitsControl, out: str | Path, seconds: float | None = None) -> str:
-    """Write the figures ``control_digits_front`` and ``control_digits_schedules`` (png, pdf) and
-    ``digits_control.json`` (``DigitsControl.as_dict``) into ``out``; return the Markdown (tables, figures, verdicts)."""
-    from gmmtheory import plotting
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with plotting.style():
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.5, 4.6))
-        ctl.plot_front(res.front, ax, title=f"digits: window ({res.window.sigma_lo:.3g}, {res.window.sigma_hi:.3g})")
-        ax.set_xlabel("error = 1 − classifier confidence in the target")
-        ax.legend(fontsize=7)
-        plotting.save(fig, out, "control_digits_front")
-    ctl.plot_schedules([res.schedules], out, "control_digits_schedules")
-    (out / "digits_control.json").write_text(json.dumps(res.as_dict(), indent=1, default=_json_value))
-    lines = ["### Time-localized control on the digits model", "",
-             "The guidance interval from the measured entropy curve's window against CFG everywhere and other "
-             "intervals, and the entropy schedule against EDM's ρ-grid, on the trained digits model "
-             "(`gmmtheory.bridge.control.digits_control`).", "", res.to_markdown(),
-             "![digits front](control_digits_front.png)", "", "![digits schedules](control_digits_schedules.png)", "",
-             *res.verdicts(), ""]
-    if seconds is not None:
-        lines += [f"_Digits control computed in {seconds:.1f} s._", ""]
-    return "\n".join(lines) + "\n"
-
-
-def _json_value(v: object) -> object:
-    """numpy scalars and arrays in ``DigitsControl.as_dict`` → JSON numbers and lists."""
-    return v.tolist() if hasattr(v, "tolist") else str(v)
-
-
-def section_digits_control(out: Path, size: object = False, *, model_path: str | Path | None = None,
-                           comparison_path: str | Path | None = None) -> str:
-    """Report section for the digits model (``write_digits_control``'s files in ``out``).
-    ``size``: True (smoke: tiny model, small runs), False (quick: the "default" model unless ``model_path``)."""
-    start = time.perf_counter()
-    smoke = size is True or size == "smoke"
-    kw = dict(n_samples=200, schedule_samples=200, w=(3.0,), n_edges=2, schedule_steps=(4, 8), reference_steps=32,
-              n_boot=50) if smoke else dict(n_samples=1000, schedule_samples=1000, n_boot=200)
-    res = run_digits_control(size="tiny" if smoke else "default", model_path=model_path,
-                             comparison_path=comparison_path, **kw)
-    return write_digits_control(res, out, time.perf_counter() - start)

@@ -8,7 +8,8 @@
   variances → ``gmmtheory.class_entropy`` (Monte Carlo), and σ_S from t_S = ½ log Λ of the samples' covariance
   (Λ: top eigenvalue), mapped from OU time to σ at equal SNR (σ_S² = Λ − 1).
 
-Every run writes ``<name>.json`` (all curves with standard errors and the settings), ``<name>.md`` and a figure.
+Every run serialises its result to ``<name>.json`` (all curves with standard errors and the settings) and returns
+it; ``gmmtheory.report.bridge`` draws ``<name>.md`` and the figure from it (``gmmtheory bridge ...`` does both).
 """
 
 from __future__ import annotations
@@ -16,29 +17,35 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-import gmmtheory as gt
-from gmmtheory import plotting
+from gmmtheory._checks import check_choice
+from gmmtheory.atomic import ensure_writable_dir
 from gmmtheory.bridge.base import Denoiser, Measurement
 from gmmtheory.bridge.estimators import (
     classifier_entropy,
     denoiser_gap,
-    format_bias_table,
     tracker_bias_table,
     tracker_entropy,
 )
 from gmmtheory.bridge.gmm import GMMDenoiser
 from gmmtheory.bridge.sampling import edm_sigmas, sample
+from gmmtheory.entropy import class_entropy
+from gmmtheory.entropy.rate import entropy_rate
+from gmmtheory.mixture import GaussianMixture
+from gmmtheory.presets import build_preset
+from gmmtheory.processes import EDM
 
-__all__ = ["agreement", "run_gmm", "run_real", "section_bridge", "surrogate_overlay"]
+__all__ = ["agreement", "run_gmm", "run_real", "surrogate_overlay"]
 
 
-def agreement(measured: Measurement, exact: object, exact_se: object = None, *, floor: float = 0.01) -> dict[str, float]:
+def agreement(measured: Measurement, exact: object, exact_se: object = None, *,
+              floor: float = 0.01) -> dict[str, float]:
     """How far a measured curve is from the exact one, over the σ where the exact curve matters.
 
     Points are kept where the exact value exceeds ``floor`` × its maximum and the measured stderr is not zero to
@@ -61,40 +68,20 @@ def agreement(measured: Measurement, exact: object, exact_se: object = None, *, 
             "n_points": int(keep.sum())}
 
 
-def _sub_mixture(mixture: gt.GaussianMixture, classes: Sequence[int]) -> gt.GaussianMixture:
+def _sub_mixture(mixture: GaussianMixture, classes: Sequence[int]) -> GaussianMixture:
     idx = list(classes)
     w = mixture.weights[idx]
-    return gt.GaussianMixture(mixture.means[idx], mixture.component_covariances()[idx], w / w.sum())
+    return GaussianMixture(mixture.means[idx], mixture.component_covariances()[idx], w / w.sum())
 
 
-def _preset(preset: str, d: int, K: int, mu: float) -> gt.GaussianMixture:
-    if preset == "two":
-        return gt.two_gaussians(d, mu)
-    if preset == "kclasses":
-        return gt.k_classes(K, d, mu)
-    raise ValueError(f"preset must be 'two' or 'kclasses'; got {preset!r}")
+GMM_PRESETS = ("two", "kclasses")
 
 
-def _figure(curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], out: Path, stem: str, title: str,
-            sigma_s: float | None = None) -> list[Path]:
-    with plotting.style():
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for name, (s, v, e) in curves.items():
-            (line,) = ax.plot(s, v, label=name)
-            if np.any(e > 0):  # the band takes its own line's colour (the patch colour cycle runs separately)
-                ax.fill_between(s, v - 2 * e, v + 2 * e, color=line.get_color(), alpha=0.25, lw=0)
-        if sigma_s is not None and np.isfinite(sigma_s):
-            ax.axvline(sigma_s, color="k", ls=":", label="σ_S (t_S = ½ log Λ)")
-        ax.set_xscale("log")
-        ax.set_xlabel("σ")
-        ax.set_ylabel("H[Z | X_σ] (nats)")
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-        paths = plotting.save(fig, out, stem)
-        plt.close(fig)
-    return paths
+def _preset(preset: str, d: int, K: int, mu: float) -> GaussianMixture:
+    """The named mixture of ``run_gmm`` from the one catalogue (``gmmtheory.presets.PRESETS``)."""
+    check_choice("preset", preset, GMM_PRESETS)
+    params: dict[str, object] = dict(d=d, mu=mu) if preset == "two" else dict(K=K, d=d, mu=mu)
+    return build_preset(preset, **params).mixture
 
 
 def run_gmm(
@@ -111,45 +98,44 @@ def run_gmm(
     batch_size: int = 2048,
     curve_steps: int = 64,
 ) -> dict[str, Any]:
-    """Validate the three estimators on the exact mixture model; writes gmm.json, gmm.md and gmm.png/pdf.
+    """Validate the three estimators on the exact mixture model; returns the result and writes it to gmm.json.
 
     Tracker: ``tracker_bias_table`` (bias against exact H per number of EDM ρ = 7 steps on [0.002, 80], for each
     N in ``steps``), and the tracker curves of the figure and the checks (paper and corrected kernel, ``n_samples``
     trajectories on ``edm_sigmas(curve_steps)``; the CLI's ``--steps``).
     Denoiser gap: rate and entropy on 48 log-spaced σ ∈ [0.01, 80] from ``n_samples`` data draws, against
-    ``gt.entropy_rate(..., wrt="log_sigma")`` and ``gt.class_entropy`` under ``gt.EDM()`` (x_0 + σ ε).
+    ``entropy_rate(..., wrt="log_sigma")`` and ``class_entropy`` under ``EDM()`` (x_0 + σ ε).
     Classifier: H[Z | X_σ, Z ∈ {0, 1}] from the conditional denoisers alone, against the exact sub-mixture entropy.
     """
     if isinstance(curve_steps, bool) or not isinstance(curve_steps, (int, np.integer)) or curve_steps < 1:
         raise ValueError(f"curve_steps (--steps) must be an integer ≥ 1; got {curve_steps!r}")
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 8:
         raise ValueError(f"n_samples (--n-samples) must be an integer ≥ 8; got {n_samples!r}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(Path(out), "out")
     start = time.perf_counter()
     mix = _preset(preset, d, K, mu)
     model = GMMDenoiser(mix, device=device)
     rows = tracker_bias_table(mix, steps=steps, n_samples=n_samples, seed=seed, batch_size=batch_size, device=device)
     t_tracker = time.perf_counter() - start
 
-    edm = gt.EDM()
+    edm = EDM()
     sig = np.geomspace(0.01, 80.0, 48)
     x0, lab = model.sample(n_samples, seed + 1)
     rate, H_gap = denoiser_gap(model, x0, lab, sig, generator=seed + 2, batch_size=batch_size)
-    H_exact = gt.class_entropy(mix, edm, sig, key=seed + 3)
-    rate_exact = gt.entropy_rate(mix, edm, sig, wrt="log_sigma", key=seed + 4)
+    H_exact = class_entropy(mix, edm, sig, key=seed + 3)
+    rate_exact = entropy_rate(mix, edm, sig, wrt="log_sigma", key=seed + 4)
 
     sub = _sub_mixture(mix, (0, 1))
     x0s, labs = GMMDenoiser(sub, device=device).sample(n_samples // 4, seed + 5)
     sig_c = np.geomspace(0.05, 40.0, 12)
     H_cls = classifier_entropy(model, x0s, labs, sig_c, (0, 1), generator=seed + 6, batch_size=batch_size)
-    H_sub = gt.class_entropy(sub, edm, sig_c, key=seed + 7)
+    H_sub = class_entropy(sub, edm, sig_c, key=seed + 7)
 
     track_sig = edm_sigmas(int(curve_steps))
     H_track = tracker_entropy(model, n_samples=n_samples, sigmas=track_sig, generator=seed + 8, batch_size=batch_size)
     H_track_c = tracker_entropy(model, n_samples=n_samples, sigmas=track_sig, corrected=True, generator=seed + 8,
                                 batch_size=batch_size)
-    H_track_exact = gt.class_entropy(mix, edm, H_track.sigma, key=seed + 9)
+    H_track_exact = class_entropy(mix, edm, H_track.sigma, key=seed + 9)
 
     tr_name, trc_name = f"tracker, {curve_steps} steps", f"corrected tracker, {curve_steps} steps"
     checks = {
@@ -167,24 +153,12 @@ def run_gmm(
                    "classifier_entropy": H_cls.to_dict(), "tracker": H_track.to_dict(),
                    "tracker_corrected": H_track_c.to_dict()},
         "exact": {"sigma": sig.tolist(), "H": np.asarray(H_exact.value).tolist(),
-                  "rate": np.asarray(rate_exact.value).tolist()},
+                  "H_stderr": np.asarray(H_exact.stderr).tolist(), "rate": np.asarray(rate_exact.value).tolist()},
         "settings": {"steps": list(steps), "curve_steps": int(curve_steps), "n_samples": n_samples,
                      "batch_size": batch_size, "seed": seed, "device": device},
         "seconds": {"tracker_table": t_tracker, "total": time.perf_counter() - start},
     }
     (out / "gmm.json").write_text(json.dumps(result, indent=1, default=float))
-    md = [f"Exact mixture ({preset}, d = {d}, K = {mix.K}, μ̃ = {mu}), {n_samples} trajectories per row; tracker "
-          f"curves on {curve_steps} steps.", "",
-          format_bias_table(rows), "",
-          "Agreement with the exact curves where they exceed 1 % of their maximum (see ``agreement``):", "",
-          "| estimator | max \\|Δ\\| / stderr | max \\|Δ\\| (nats) | points |", "|---|---|---|---|"]
-    md += [f"| {k} | {v['max_z']:.2f} | {v['max_abs']:.4f} | {v['n_points']} |" for k, v in checks.items()]
-    (out / "gmm.md").write_text("\n".join(md) + "\n")
-    _figure({"exact": (sig, np.asarray(H_exact.value), np.asarray(H_exact.stderr)),
-             "denoiser gap (∫ rate)": (H_gap.sigma, H_gap.value, H_gap.stderr),
-             tr_name: (H_track.sigma, H_track.value, H_track.stderr),
-             trc_name: (H_track_c.sigma, H_track_c.value, H_track_c.stderr)},
-            out, "gmm", f"estimators on the exact mixture ({preset}, d = {d}, {n_samples} samples)")
     return result
 
 
@@ -204,8 +178,8 @@ def surrogate_overlay(x0: torch.Tensor, labels: torch.Tensor, classes: Sequence[
         var.append(xc.var(axis=0, ddof=1))
     var_arr = np.asarray(var)
     var_arr = np.maximum(var_arr, shrinkage * var_arr.mean())
-    mix = gt.GaussianMixture(np.asarray(means), var_arr, cov_kind="class_diag")
-    H = gt.class_entropy(mix, gt.EDM(), sigmas, method="montecarlo", n_samples=n_samples, key=seed, warn=False)
+    mix = GaussianMixture(np.asarray(means), var_arr, cov_kind="class_diag")
+    H = class_entropy(mix, EDM(), sigmas, method="montecarlo", n_samples=n_samples, key=seed, warn=False)
     xc = x - x.mean(axis=0)
     lam = float(np.linalg.svd(xc, compute_uv=False)[0] ** 2 / max(x.shape[0] - 1, 1))
     sigma_s = math.sqrt(lam - 1.0) if lam > 1 else float("nan")
@@ -240,10 +214,9 @@ def run_real(
        within the subset (reference: the sub-mixture denoiser, weights from the diffusion classifier) and the
        surrogate overlay (``surrogate_overlay``).
     ``n_levels``: quadrature nodes of the diffusion classifier (2·n_levels·|classes| network calls per σ and sample);
-    ``n_sigma``: log-spaced σ of the denoiser-gap curve. Writes ``<name>.json``, ``<name>.md`` and ``<name>.png/pdf``.
+    ``n_sigma``: log-spaced σ of the denoiser-gap curve. Returns the result and writes it to ``<name>.json``.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(Path(out), "out")
     start = time.perf_counter()
     smin = float(model.sigma_min if sigma_min is None else sigma_min)
     smax = float(model.sigma_max if sigma_max is None else sigma_max)
@@ -271,65 +244,10 @@ def run_real(
         "class_names": list(class_names) if class_names else None,
         "curves": {**{k: m.to_dict() for k, m in tracked.items()}, "denoiser_gap_subset": H_gap.to_dict()},
         "surrogate": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in theory.items()},
-        "settings": {"steps": steps, "n_samples": n_samples, "n_levels": n_levels, "sigma_min": smin, "sigma_max": smax, "rho": rho,
+        "settings": {"steps": steps, "n_samples": n_samples, "n_levels": n_levels, "sigma_min": smin,
+                     "sigma_max": smax, "rho": rho,
                      "seed": seed, "device": str(model.device)},
         "seconds": time.perf_counter() - start,
     }
     (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
-    md = [f"# {name}: H[Z | X_σ] on the model", "",
-          f"classes {cl}; {n_samples} trajectories, {steps} steps, σ ∈ [{smin}, {smax}], ρ = {rho}; "
-          f"surrogate Λ = {theory['Lambda']:.4g}, σ_S = {theory['sigma_S']:.4g}; {result['seconds']:.0f} s."]
-    (out / f"{name}.md").write_text("\n".join(md) + "\n")
-    curves = {k: (m.sigma, m.value, m.stderr) for k, m in tracked.items()}
-    curves["denoiser gap (subset)"] = (H_gap.sigma, H_gap.value, H_gap.stderr)
-    curves["surrogate theory (subset)"] = (theory["sigma"], theory["H"], theory["stderr"])
-    _figure(curves, out, name, f"{name}: classes {cl}", theory["sigma_S"])
     return result
-
-
-def section_bridge(out: str | Path, quick: bool) -> str:
-    """Report section: the tracker bias table on exact mixtures, and the digits testbed against theory.
-
-    Full: the bias table for two_gaussians(16, 0.5) at 16…256 steps with 500 trajectories,
-    and the default digits run (reuses ``out/digits/digits_model.pt`` when an earlier report trained it). Quick:
-    two step counts, 200 trajectories and the tiny digits model.
-    """
-    from gmmtheory.bridge.control import section_digits_control
-    from gmmtheory.bridge.digits import run_digits
-
-    out = Path(out)
-    start = time.perf_counter()
-    steps, n = ((16, 64), 200) if quick else ((16, 32, 64, 128, 256), 500)
-    lines = ["## Bridge: the entropy measured on models, against exact theory", "",
-             "### Tracker bias against the number of sampler steps (exact mixture model)", "",
-             f"EDM ρ = 7 grid on [0.002, 80], {n} trajectories per row, exact H from `gt.class_entropy` (x_0 + σ ε). "
-             "*paper*: the online tracker's Gaussian kernel on the ancestral sampler's trajectories; *corrected*: the "
-             "kernel with the posterior covariance (σ_c² ∂D/∂x along the residual, one Jacobian-vector product) on the "
-             "same trajectories; *sampler:ancestral*: the sampler's own error (exact posterior entropy at the sampled "
-             "points − exact H), so paper/corrected = kernel error + sampler error; *corrected/posterior*: the corrected "
-             "tracker on its own sampler, which draws z from the tracked posterior and steps with the class kernel. "
-             "Columns: log-σ average of |bias| and the signed largest bias (at σ), in nats, ± one standard error; "
-             "*kernel*: the tracker's error at the same points, the sampler's part removed.", ""]
-    # two Gaussians: the exact reference is quadrature; a K-class table needs a 2·10⁵-draw Monte Carlo reference per
-    # σ grid (`tracker_bias_table(gt.k_classes(4, 16, 1.0))`), too slow for the report
-    rows = tracker_bias_table(gt.two_gaussians(16, 0.5), steps=steps, n_samples=n, seed=0)
-    lines += ["**two Gaussians, d = 16, μ̃ = 0.5**", "", format_bias_table(rows), ""]
-    comp = run_digits(out / "digits", size="tiny" if quick else "default", seed=0, progress=False,
-                      model_path=_existing(out / "digits" / "digits_model.pt", quick))
-    md = (out / "digits" / "digits.md").read_text()
-    lines += ["### Digits (scikit-learn's 1797 real 8×8 images): a trained model against theory", "",
-              "A class-conditional MLP denoiser with label dropout (one net, conditional and unconditional) trained "
-              "here on the CPU; H[Z | X_σ] measured by the trackers and the denoiser gap and held against the exact "
-              "entropy of the training set (a mixture of points), a Gaussian-mixture surrogate (class means and "
-              "covariances) and σ_S = √(Λ − 1) from t_S = ½ log Λ.", "",
-              md.split("\n", 1)[1].strip(), "", "![digits](digits/digits.png)", "",
-              f"Digits comparison computed in {time.perf_counter() - start:.0f} s (digits total "
-              f"{comp.meta['timings_s']['total']:.0f} s).", ""]
-    lines += [section_digits_control(out, quick, model_path=out / "digits" / "digits_model.pt",
-                                     comparison_path=out / "digits" / "digits.json")]
-    return "\n".join(lines)
-
-
-def _existing(path: Path, quick: bool) -> Path | None:
-    """An earlier full report's digits model is reused (training is the slow part); quick runs always retrain."""
-    return path if path.exists() and not quick else None

@@ -25,18 +25,9 @@ import torch
 
 from gmmtheory.bridge.sampling import make_generator
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
+from gmmtheory.posterior import group_log_priors
 
 __all__ = ["GMMDenoiser"]
-
-
-def _group_log_prior_table(weights: np.ndarray, partition: Partition) -> np.ndarray:
-    """(M, K): log π_k for k in group m (0 for every member when the group has zero mass), −inf outside."""
-    member = partition.membership().T > 0
-    with np.errstate(divide="ignore"):
-        log_w = np.log(weights)
-    mass = member @ weights
-    inside = np.where(mass[:, None] > 0, log_w[None, :], 0.0)
-    return np.where(member, inside, -np.inf)
 
 
 class GMMDenoiser:
@@ -77,7 +68,8 @@ class GMMDenoiser:
         except (TypeError, ValueError):
             raise ValueError(f"sigma_min and sigma_max must be numbers; got {sigma_min!r}, {sigma_max!r}") from None
         if not (np.isfinite(smin) and np.isfinite(smax) and 0 < smin < smax):
-            raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got sigma_min={sigma_min!r}, sigma_max={sigma_max!r}")
+            raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got sigma_min={sigma_min!r}, "
+                             f"sigma_max={sigma_max!r}")
         self.mixture = mixture
         self.partition = part
         self.device = torch.device(device)
@@ -108,7 +100,7 @@ class GMMDenoiser:
             "evals": np.array(evals),
             "basis": None if basis is None else np.array(basis),
             "log_w": np.array(log_w),
-            "group_table": _group_log_prior_table(mixture.weights, part),  # (M, K)
+            "group_table": group_log_priors(mixture, part),  # (M, K)
             "member": part.membership().T > 0,  # (M, K) bool
         }
         self._cache: dict[tuple[torch.device, torch.dtype], dict[str, torch.Tensor | None]] = {}

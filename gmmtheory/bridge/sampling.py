@@ -30,13 +30,16 @@ computes in float64 and float32 otherwise, then moved to the model's device and 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from gmmtheory.bridge.models import cfg
+from gmmtheory._checks import check_count
+from gmmtheory.bridge.models.guidance import cfg
 from gmmtheory.progress import progress
+from gmmtheory.schedules import edm_sigma_grid
 
 __all__ = ["check_sigmas", "edm_sigmas", "make_generator", "model_sigmas", "sample", "step_coefficients"]
 
@@ -45,25 +48,17 @@ Callback = Callable[[int, float, float, torch.Tensor, torch.Tensor, dict[str, An
 
 
 def edm_sigmas(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> np.ndarray:
-    """EDM's ρ-grid with a final 0: σ_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0..N−1, σ_N = 0.
+    """EDM's ρ-grid with a final 0, for samplers: ``np.append(edm_sigma_grid(n_steps, σ_min, σ_max, ρ), 0.0)``.
 
-    N = n_steps ≥ 1 steps, so n_steps + 1 values, strictly decreasing (N = 1 gives [σ_max, 0]).
+    σ_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0..N−1, and σ_N = 0: N = n_steps ≥ 1 steps, so
+    n_steps + 1 values, strictly decreasing (N = 1 gives [σ_max, 0]). The N nonzero values are
+    ``gmmtheory.schedules.edm_sigma_grid`` (the one ρ-grid of the package).
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be an integer ≥ 1; got {n_steps!r}")
-    try:
-        smin, smax, rho_ = float(sigma_min), float(sigma_max), float(rho)
-    except (TypeError, ValueError):
-        raise ValueError(f"sigma_min, sigma_max and rho must be numbers; got {sigma_min!r}, {sigma_max!r}, {rho!r}") from None
-    if not (np.isfinite(smin) and np.isfinite(smax) and 0 < smin < smax):
-        raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got sigma_min={sigma_min!r}, sigma_max={sigma_max!r}")
-    if not (np.isfinite(rho_) and rho_ > 0):
-        raise ValueError(f"rho must be finite and > 0; got {rho!r}")
+    n_steps = check_count("n_steps", n_steps, 1)
     if n_steps == 1:
-        return np.array([smax, 0.0])
-    i = np.arange(n_steps) / (n_steps - 1)
-    grid = (smax ** (1 / rho_) + i * (smin ** (1 / rho_) - smax ** (1 / rho_))) ** rho_
-    return np.append(grid, 0.0)
+        edm_sigma_grid(2, sigma_min, sigma_max, rho)  # the same checks of the range and ρ
+        return np.array([float(sigma_max), 0.0])
+    return np.append(edm_sigma_grid(n_steps, sigma_min, sigma_max, rho), 0.0)
 
 
 def model_sigmas(model: Any, n_steps: int = 64, rho: float = 7.0) -> np.ndarray:
@@ -123,7 +118,8 @@ def step_coefficients(sigma_c: float, sigma_n: float) -> tuple[float, float]:
 def _check_model(model: Any) -> None:
     missing = [a for a in ("shape", "num_classes", "sigma_data", "device", "dtype") if not hasattr(model, a)]
     if missing or not callable(model):
-        raise ValueError(f"model must implement the Denoiser protocol (callable with {', '.join(missing) or 'attributes'})")
+        raise ValueError("model must implement the Denoiser protocol "
+                         f"(callable with {', '.join(missing) or 'attributes'})")
 
 
 def _labels(model: Any, label: object, n: int) -> torch.Tensor | None:
@@ -183,7 +179,8 @@ def initial_state(
         init = "marginal" if hasattr(model, "sample_marginal") else "noise"
     if init == "marginal":
         if not hasattr(model, "sample_marginal"):
-            raise ValueError("init='marginal' needs a model with sample_marginal (e.g. GMMDenoiser); use 'noise' or 'edm'")
+            raise ValueError("init='marginal' needs a model with sample_marginal (e.g. GMMDenoiser); "
+                             "use 'noise' or 'edm'")
         lab = None if label is None else label.cpu()
         x, _ = model.sample_marginal(n, sigma0, generator, label=lab)
         return x.to(device=model.device, dtype=model.dtype)

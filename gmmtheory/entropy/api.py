@@ -2,7 +2,7 @@
 
 All four are expectations over x ~ p_t of a functional of the (group) class posterior p_t(B | x):
 
-    H[Z_P | X_t] = E[−Σ_B p log p],   φ(t) = E[Σ_B p²],   P_e(t) = 1 − E[max_B p],   I(Z_P; X_t) = H[Z_P] − H[Z_P | X_t].
+    H[Z_P | X_t] = E[−Σ_B p log p],  φ(t) = E[Σ_B p²],  P_e(t) = 1 − E[max_B p],  I(Z_P; X_t) = H[Z_P] − H[Z_P | X_t].
 
 Methods (``method=``):
 
@@ -49,66 +49,23 @@ normal draws and the full-dimensional rotations/contractions (GEMMs) float32, an
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from typing import Any, Callable, Iterator, TypeVar
-
-import jax
 import numpy as np
 
+from gmmtheory._checks import check_choice, check_count, check_key
+from gmmtheory._precision import PRECISIONS, check_precision, in_float64, precision_scope  # noqa: F401 - re-exported
 from gmmtheory.entropy import montecarlo, quadrature, reduced
-from gmmtheory.entropy.common import (
-    FUNCTIONALS,
-    EntropyResult,
-    centred,
-    check_key,
-    check_method,
-    check_n_samples,
-    flag_rare_event,
-    membership_or_none,
-)
+from gmmtheory.entropy.functionals import FUNCTIONALS, membership_or_none, n_groups
+from gmmtheory.entropy.result import EntropyResult, flag_rare_event
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 from gmmtheory.processes import Process, check_times
 
 METHODS = ("auto", "quadrature", "reduced", "montecarlo")
 DEFAULT_SAMPLES = {"reduced": 2**16, "montecarlo": 2**14}
-T_ = TypeVar("T_")
-PRECISIONS = ("float64", "float32")
 C_POSTERIOR = 30.0  # multiply-add units per logit through a posterior functional (log-softmax, exp, log)
 AUTO_RATIO = 4.0  # auto keeps the reduced method while its estimated work is ≤ AUTO_RATIO × Monte Carlo's
 SMALL_WORK = 1e10  # … or below this (a few seconds at most: not worth switching)
 DEFAULT_MAX_WORK = 1e13  # refuse estimates beyond this (≈ an hour on one CPU core) unless max_work says otherwise
 MAX_MEMORY = 2**34  # bytes of one chunk's working set beyond which a call is refused (unless max_work=None)
-
-
-def check_precision(precision: object) -> str:
-    """``precision`` must be one of ``PRECISIONS``: checked before any jax work."""
-    if not isinstance(precision, str) or precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
-    return precision
-
-
-@contextlib.contextmanager
-def precision_scope(precision: str = "float64") -> Iterator[None]:
-    """Run jax code inside in float64 (``jax.enable_x64``) or in the default float32."""
-    check_precision(precision)
-    enable = getattr(jax, "enable_x64", None)
-    if enable is None:  # older jax
-        from jax.experimental import enable_x64 as enable  # type: ignore[no-redef]
-    with enable(precision == "float64"):
-        yield
-
-
-def in_float64(fn: Callable[..., T_]) -> Callable[..., T_]:
-    """Decorator: run ``fn`` inside ``precision_scope("float64")``, so an engine gives float64 results whether or not
-    the caller enabled jax's x64 mode."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> T_:
-        with precision_scope("float64"):
-            return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def applicable_methods(mixture: GaussianMixture) -> tuple[str, ...]:
@@ -120,10 +77,6 @@ def applicable_methods(mixture: GaussianMixture) -> tuple[str, ...]:
         out.append("reduced")
     out.append("montecarlo")
     return tuple(out)
-
-
-def _n_groups(membership: np.ndarray | None) -> int:
-    return 0 if membership is None else int(np.shape(membership)[1])
 
 
 def estimated_work(
@@ -173,7 +126,7 @@ def resolve_method(
     """The method ``method`` stands for on this mixture (``"auto"`` → quadrature where it applies, else the reduced
     method unless the cost model (``estimated_work``, over ``n_times`` times with ``n_samples`` draws) puts it above
     ``AUTO_RATIO`` × Monte Carlo's work and above ``SMALL_WORK``, else Monte Carlo)."""
-    check_method(method, METHODS)
+    check_choice("method", method, METHODS)
     usable = applicable_methods(mixture)
     if method == "auto":
         if usable[0] != "reduced":
@@ -195,19 +148,24 @@ def resolve_method(
 
 
 def check_work(
-    mixture: GaussianMixture, method: str, n_times: int, n_samples: int, n_groups: int, max_work: float | None
+    mixture: GaussianMixture, method: str, n_times: int, n_samples: int, n_groups: int, max_work: float | None,
+    *, work: float | None = None, memory: int | None = None,
 ) -> None:
     """Refuse a call whose estimated work exceeds ``max_work`` or whose chunk memory exceeds ``MAX_MEMORY``
-    (``max_work=None``: no limit), with a message that states both estimates."""
+    (``max_work=None``: no limit), with a message that states the estimates. ``work``/``memory``: estimates made by
+    another cost model (the entropy rate's ``estimated_rate_work``; ``memory=None`` then states no memory)."""
     if max_work is None:
         return
-    work = estimated_work(mixture, method, n_times, n_samples, n_groups)
-    memory = estimated_memory(mixture, method, n_times, n_samples, n_groups)
-    if work > max_work or memory > MAX_MEMORY:
+    if work is None:
+        work = estimated_work(mixture, method, n_times, n_samples, n_groups)
+        memory = estimated_memory(mixture, method, n_times, n_samples, n_groups)
+    if work > max_work or (memory is not None and memory > MAX_MEMORY):
+        per_chunk = "" if memory is None else (
+            f" and {memory / 2**20:.4g} MiB per chunk (limit {MAX_MEMORY / 2**20:.0f} MiB)")
         raise ValueError(
             f"n_samples={n_samples} over {n_times} time(s) with method={method!r} (K={mixture.K}, d={mixture.d}) is "
             f"estimated at {work:.3g} multiply-add units of work (limit max_work={max_work:.3g}; about 3e9 units per "
-            f"second on one CPU core) and {memory / 2**20:.4g} MiB per chunk (limit {MAX_MEMORY / 2**20:.0f} MiB). "
+            f"second on one CPU core){per_chunk}. "
             "Use fewer draws or times, or pass max_work=None (or a larger max_work) to run it anyway."
         )
 
@@ -248,7 +206,7 @@ def posterior_statistic(
 
     Every argument is checked before any jax work (``precision`` first). ``max_work``: refuse estimated work beyond
     this many units (``estimated_work``; None: no limit). Monte Carlo results carry ``extra["informative_draws"]``
-    and ``extra["rare_event"]`` (see ``entropy.common``); ``warn=False`` sets that flag without issuing the
+    and ``extra["rare_event"]`` (see ``entropy.result``); ``warn=False`` sets that flag without issuing the
     ``RareEventWarning`` (for studies that aggregate many calls and report the flags themselves).
     """
     check_precision(precision)
@@ -260,13 +218,14 @@ def posterior_statistic(
     part = check_partition(partition, mixture.K)
     memb = membership_or_none(part)
     flat = np.atleast_1d(times)
-    chosen = resolve_method(mixture, method, n_times=flat.size, n_samples=n_samples, n_groups=_n_groups(memb))
+    chosen = resolve_method(mixture, method, n_times=flat.size, n_samples=n_samples, n_groups=n_groups(memb))
     if mixture.singular and np.any(np.asarray(in_float64(process.sigma)(times)) == 0):  # float64: t=1e-200 is no 0
-        raise ValueError("t must have σ(t) > 0 for a mixture with singular covariances (e.g. points); t=0 is not allowed")
-    n = check_n_samples(DEFAULT_SAMPLES.get(chosen, 2) if n_samples is None else n_samples)
-    check_work(mixture, chosen, flat.size, n, _n_groups(memb), limit)
+        raise ValueError("t must have σ(t) > 0 for a mixture with singular covariances (e.g. points); "
+                         "t=0 is not allowed")
+    n = check_count("n_samples", DEFAULT_SAMPLES.get(chosen, 2) if n_samples is None else n_samples, minimum=2)
+    check_work(mixture, chosen, flat.size, n, n_groups(memb), limit)
     prng = check_key(key)
-    mix = centred(mixture)  # translation invariance: no cancellation against a common offset of the means
+    mix = mixture.centred()  # translation invariance, used here once: the engines receive the centred mixture
     extra: dict = {}
     if chosen == "quadrature":
         value = quadrature.quadrature_statistic(mix, process, times, functional, memb, n_nodes)
@@ -307,7 +266,8 @@ def class_entropy(
         partition: group the labels (Z_P = the group of Z); default: the labels themselves.
         method: "auto", "quadrature", "reduced" or "montecarlo" (see the module docstring).
         n_samples: draws for Monte Carlo methods (default 2¹⁶ reduced, 2¹⁴ Monte Carlo; rounded up to whole chunks).
-        key: jax PRNG key or int seed for Monte Carlo methods (default: seed 0, reproducible).
+        key: an int seed, or a jax PRNG key (``jax.random.key`` or ``jax.random.PRNGKey``), for Monte Carlo methods
+            (default: seed 0, reproducible).
         precision: "float64" (default) or "float32" (Monte Carlo draws and GEMMs only; see the module docstring).
         max_work: refuse a call whose estimated work exceeds this many multiply-add units (default 1e13, about an
             hour on one CPU core; the message states the estimate); None lifts the limit.

@@ -13,7 +13,8 @@ independent of the number of times. Then, with c_kj(t) = a²λ_kj + σ²,
 
 three contractions over d that, for a chunk of n draws and the whole time grid, are one GEMM per class,
 (3n, d) × (d, T). Classes are processed one after another inside a chunk (rotation, statistics, contraction), so the
-working set of one class stays in cache. The logits log π_k − ½ Q_k(t) − ½ Σ_j log c_kj(t) give the functional f for every (t, draw).
+working set of one class stays in cache. The logits log π_k − ½ Q_k(t) − ½ Σ_j log c_kj(t) give the functional f
+for every (t, draw).
 
 Structure is used where it exists: for diagonal covariances (no basis) and a shared full covariance (one basis U,
 for which Uᵀ U (√λ η) = √λ η and Uᵀε ~ N(0, I) in law) there is no rotation at all, and S^BB is one GEMM shared by
@@ -26,18 +27,20 @@ Cost per draw (per-class full covariances): (2K + 1) d² multiply-adds for the r
 Precision. In float64 (the default) everything runs in float64. With ``precision="float32"`` the normal draws,
 A_k and B_k (rotations and offsets), the statistics A², AB, B² and both GEMMs run in float32 (about twice the float64
 throughput), while the per-time constants (a, σ, 1/c, log det C_k), the assembly of Q_k from the three contractions,
-the logits, the posterior functional and all reductions stay in float64. The rounding this adds is far below the Monte Carlo standard error (measured on identical draws in
-``tests/test_montecarlo_kernel.py``); the standard error itself is that of the same number of draws.
+the logits, the posterior functional and all reductions stay in float64. The rounding this adds is far below the
+Monte Carlo standard error (measured on identical draws in ``tests/test_montecarlo_kernel.py``); the standard error
+itself is that of the same number of draws.
 
 Draws are stratified by class (an equal number per class, weighted by π_z); they are processed in chunks of
 bounded size: no array larger than chunk × K × max(d, T) (× 3 for the statistics) is held, never O(n · d). The
 offsets o_zk are formed per chunk for its class z ((K, d), never the (K, K, d) table), and the working set of a
-chunk — ``chunk_bytes``, K·d·T and K²-type terms included — stays within ``common.memory_budget()``; where the
+chunk — ``chunk_bytes``, K·d·T and K²-type terms included — stays within ``_chunks.memory_budget()``; where the
 per-time constants alone would not fit, the time grid is processed in blocks (same draws in every block).
 
-Invariances (``entropy.common``): the mixture is centred at Σ_k π_k μ_k, and (a, σ) are rescaled to a² + σ² = 1,
-so neither a common offset of the means nor σ² overflow (EDM σ ≳ 1e154) costs precision. The kernel averages the
-excess h = f − f_∞ (``common.functional_excess``); rare-event times are flagged (``common.flag_rare_event``).
+Invariances: the mixture arrives centred at Σ_k π_k μ_k (``GaussianMixture.centred()``, at the entry), and (a, σ)
+are rescaled to a² + σ² = 1 (``coordinates.unit_coefficients``), so neither a common offset of the means nor σ²
+overflow (EDM σ ≳ 1e154) costs precision. The kernel averages the excess h = f − f_∞
+(``functionals.functional_excess``); rare-event times are flagged (``result.flag_rare_event``).
 """
 
 from __future__ import annotations
@@ -49,31 +52,24 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from gmmtheory.entropy.common import (
-    DECIDED,
-    centred,
-    chunk_moments,
-    functional_excess,
-    informative_draws,
-    memory_budget,
-    merge_moments,
-    pow2_floor,
-    stratified_mean,
-    unit_coefficients,
-)
+from gmmtheory._checks import check_choice
+from gmmtheory._chunks import array_budget, largest_block, memory_budget, rows_per_chunk, split_blocks
+from gmmtheory._precision import precision_scope
+from gmmtheory.entropy.coordinates import unit_coefficients
+from gmmtheory.entropy.functionals import DECIDED, functional_excess
+from gmmtheory.entropy.moments import chunk_moments, class_moments, stratified_mean
+from gmmtheory.entropy.result import informative_draws
 from gmmtheory.mixture import GaussianMixture
 from gmmtheory.posterior import MixtureArrays, mixture_arrays
 from gmmtheory.processes import Process
 
-_CHUNK_ELEMENTS = 2**21  # bound on chunk × K × max(d, T) floats per array held at once, on a CPU
-# on a GPU/TPU: bigger chunks, fewer sequential steps (K = 10, d = 1024, 2^14 draws on an H200: 75 → 53 ms per
-# 64-time curve, float64); 2^24 floats = 128 MiB per array
-_CHUNK_ELEMENTS_ACCELERATOR = 2**24
 _DTYPES = ("float32", "float64")
 
 
-def _chunk_elements() -> int:
-    return _CHUNK_ELEMENTS if jax.default_backend() == "cpu" else _CHUNK_ELEMENTS_ACCELERATOR
+def chunk_elements() -> int:
+    """Floats of one array of a chunk (``_chunks.array_budget()`` in float64: 2²¹ on a CPU, 2²⁴ on a GPU/TPU,
+    where bigger chunks mean fewer sequential steps)."""
+    return array_budget() // 8
 
 
 def chunk_bytes(chunk: int, K: int, d: int, n_times: int, n_groups: int = 0, per_class_basis: bool = False) -> int:
@@ -92,22 +88,19 @@ def chunk_bytes(chunk: int, K: int, d: int, n_times: int, n_groups: int = 0, per
 def plan(n_per_class: int, K: int, d: int, n_times: int, n_groups: int = 0, per_class_basis: bool = False,
          budget: int | None = None) -> tuple[int, int, int]:
     """(time block, draws per chunk, chunks per class): the largest power-of-two time block whose fixed part takes
-    at most half the budget; then the largest power-of-two chunk ≤ n_per_class with ``chunk_bytes`` ≤ budget and
-    chunk × K × max(d, T) ≤ the per-array bound (at least 1)."""
+    at most half the budget (``_chunks.largest_block``); then the largest power-of-two chunk ≤ n_per_class with
+    ``chunk_bytes`` ≤ budget and chunk × K × max(d, T) floats ≤ the per-array bound (at least 1;
+    ``_chunks.rows_per_chunk``)."""
     budget = memory_budget() if budget is None else budget
-    args = (K, d)
-    block = n_times
-    while block > 1 and chunk_bytes(0, *args, block, n_groups, per_class_basis) > budget // 2:
-        block = pow2_floor(block - 1) if block & (block - 1) == 0 else pow2_floor(block)
-    fixed = chunk_bytes(0, *args, block, n_groups, per_class_basis)
-    per_draw = chunk_bytes(1, *args, block, n_groups, per_class_basis) - fixed
-    chunk = min(max(1, (budget - fixed) // per_draw), max(1, _chunk_elements() // max(1, K * max(d, block))),
-                n_per_class)
-    chunk = pow2_floor(chunk)
+    block = largest_block(n_times, lambda b: chunk_bytes(0, K, d, b, n_groups, per_class_basis), budget=budget)
+    fixed = chunk_bytes(0, K, d, block, n_groups, per_class_basis)
+    per_draw = chunk_bytes(1, K, d, block, n_groups, per_class_basis) - fixed
+    per_array = rows_per_chunk(8 * K * max(d, block), budget=array_budget())
+    chunk = rows_per_chunk(per_draw, budget=budget - fixed, maximum=min(per_array, n_per_class))
     return block, chunk, -(-n_per_class // chunk)
 
 
-def _chunking(n_per_class: int, K: int, d: int, T: int) -> tuple[int, int]:
+def chunking(n_per_class: int, K: int, d: int, T: int) -> tuple[int, int]:
     """Draws per chunk (a power of two, so shapes are bucketed) and the number of chunks per class."""
     _, chunk, n_chunks = plan(n_per_class, K, d, T)
     return chunk, n_chunks
@@ -190,22 +183,20 @@ def montecarlo_moments(
     noise_dtype: str | None = None,
     gemm_dtype: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """Estimate E f over t (1-D numpy) with stratified full-dimensional draws.
+    """Estimate E f over t (1-D numpy) with stratified full-dimensional draws, for a centred ``mixture`` (the entry,
+    ``api.posterior_statistic``, centres it).
 
     Returns (value, stderr, n_used, informative draws Σ_z n_inf,z). Under x64 off (``precision="float32"``) the draws
     and GEMMs run in float32 and the rest in float64 (see the module docstring); ``noise_dtype`` and ``gemm_dtype``
     ("float32" or "float64") override that choice; with ``noise_dtype="float32"`` both precisions see identical
     draws, which is how the tests measure the rounding of the float32 GEMMs.
     """
-    from gmmtheory.entropy.api import precision_scope  # the api imports this module
-
     low = jax.dtypes.canonicalize_dtype(jnp.float64) != jnp.dtype("float64")  # x64 off: precision="float32"
     noise_dtype = ("float32" if low else "float64") if noise_dtype is None else noise_dtype
     gemm_dtype = ("float32" if low else "float64") if gemm_dtype is None else gemm_dtype
     for name, value in (("noise_dtype", noise_dtype), ("gemm_dtype", gemm_dtype)):
-        if value not in _DTYPES:
-            raise ValueError(f"{name} must be one of {_DTYPES}; got {value!r}")
-    mix = centred(mixture)
+        check_choice(name, value, _DTYPES)
+    mix = mixture
     K, d = mix.K, mix.d
     n_per_class = -(-n_samples // K)
     times = np.atleast_1d(np.asarray(t, np.float64))
@@ -214,7 +205,6 @@ def montecarlo_moments(
     n_groups = 0 if membership is None else int(np.shape(membership)[1])
     basis = mix.spectrum.basis
     block, chunk, n_chunks = plan(n_per_class, K, d, T, n_groups, basis is not None and basis.ndim == 3)
-    from gmmtheory.entropy.reduced import _blocks  # noqa: PLC0415 - one padding rule for both methods
 
     with precision_scope("float64"):
         keys = jax.random.split(key, K * n_chunks)
@@ -222,17 +212,14 @@ def montecarlo_moments(
         arr = mixture_arrays(mix)
         memb = None if membership is None else jnp.asarray(membership)
         parts_mean, parts_m2 = [], []
-        for a, s2 in zip(_blocks(a_all, block), _blocks(s2_all, block)):
+        for a, s2 in zip(split_blocks(a_all, block), split_blocks(s2_all, block)):
             means, m2 = _mc_kernel(arr, keys, classes, jnp.asarray(a), jnp.asarray(s2), memb, chunk=chunk,
                                    functional=functional, noise_dtype=noise_dtype, gemm_dtype=gemm_dtype)
             parts_mean.append(np.asarray(means, np.float64))
             parts_m2.append(np.asarray(m2, np.float64))
-    means = np.concatenate(parts_mean, axis=1)[:, :T].reshape(K, n_chunks, T)
-    m2 = np.concatenate(parts_m2, axis=1)[:, :T].reshape(K, n_chunks, T)
-    merged = [merge_moments(means[k], m2[k], chunk) for k in range(K)]
-    class_means = np.stack([m[0] for m in merged])
-    class_m2 = np.stack([m[1] for m in merged])
-    counts = np.full(K, chunk * n_chunks)
+    means = np.concatenate(parts_mean, axis=1)[:, :T]
+    m2 = np.concatenate(parts_m2, axis=1)[:, :T]
+    class_means, class_m2, counts = class_moments(means, m2, K, n_chunks, chunk)
     value, stderr = stratified_mean(class_means, class_m2, counts, mix.weights)
     live = mix.weights > 0
     n_inf = np.sum(informative_draws(class_means[live], class_m2[live], counts[live][:, None]), axis=0)

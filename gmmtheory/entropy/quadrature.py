@@ -11,7 +11,9 @@ E f = Σ_z π_z ∫ f(logits(z, 2s·(±1) + 2√s ξ)) N(ξ; 0, 1) dξ, computed
 small s and with composite Gauss–Legendre in L for large s (see ``binary_expectation``).
 
 ``quadrature_statistic`` runs in float64 whatever ``precision`` says, from the centred means and the rescaled
-coefficients (a, σ)/√(a² + σ²) (see ``entropy.common``).
+coefficients (a, σ)/√(a² + σ²) (``coordinates.unit_coefficients``). s is formed in one place, ``snr_over_time``
+(s = ¼ (M_00 − 2M_01 + M_11) from the Gram matrix M(t)); its weights per distinct eigenvalue, q_u
+(``binary_snr_weights``), serve the rate's s(λ) and ds/dλ.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from gmmtheory.entropy.common import apply_functional, log_weights, unit_coefficients
+from gmmtheory._precision import precision_scope
+from gmmtheory.entropy.coordinates import unit_coefficients
+from gmmtheory.entropy.functionals import apply_functional
+from gmmtheory.entropy.moments import log_weights
 from gmmtheory.entropy.reduced import gram_over_time, shared_gram_blocks
 from gmmtheory.mixture import GaussianMixture
 from gmmtheory.processes import Process
@@ -50,11 +55,25 @@ def binary_snr(mixture: GaussianMixture, process: Process, t: object) -> Array:
     if not isinstance(t, jax.core.Tracer) and not jax.config.jax_enable_x64:
         with jax.enable_x64(True):
             return binary_snr(mixture, process, np.asarray(t, dtype=np.float64))
-    uniq, blocks = (jnp.asarray(v) for v in shared_gram_blocks(mixture))
     t = jnp.asarray(t, dtype=jnp.result_type(float))
     flat = t.reshape(-1)
-    M = gram_over_time(uniq, blocks, process.alpha(flat), process.sigma(flat) ** 2)
-    return (0.25 * (M[:, 0, 0] - 2.0 * M[:, 0, 1] + M[:, 1, 1])).reshape(t.shape)
+    return snr_over_time(mixture, process.alpha(flat), process.sigma(flat) ** 2).reshape(t.shape)
+
+
+def snr_over_time(mixture: GaussianMixture, a: Array, s2: Array) -> Array:
+    """s = ¼ (M_00 − 2M_01 + M_11) at coefficients (a, σ²) (T,), M(t) the Gram matrix of the whitened, scaled
+    centred means (``reduced.gram_over_time``): the one place the binary SNR is formed from (a, σ²)."""
+    uniq, blocks = (jnp.asarray(v) for v in shared_gram_blocks(mixture))
+    M = gram_over_time(uniq, blocks, a, s2)
+    return 0.25 * (M[:, 0, 0] - 2.0 * M[:, 0, 1] + M[:, 1, 1])
+
+
+def binary_snr_weights(mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct eigenvalues u of the shared Σ and q_u = |P_u m|² ≥ 0, m = (μ_0 − μ_1)/2 (P_u: the projector on
+    eigenspace u), so that s = Σ_u q_u a²/(a²u + σ²) (float64 numpy)."""
+    uniq, blocks = shared_gram_blocks(mixture)
+    q = 0.25 * (blocks[:, 0, 0] - 2.0 * blocks[:, 0, 1] + blocks[:, 1, 1])
+    return np.asarray(uniq, np.float64), np.clip(q, 0.0, None)
 
 
 SWITCH_SNR = 1.0  # Gauss–Hermite in ξ below this s, windowed Gauss–Legendre in L above it
@@ -140,19 +159,15 @@ def quadrature_statistic(
 
     Always float64, whatever the caller's jax x64 mode (an exact method: ``precision`` affects only Monte Carlo).
     s(t) is computed from the centred means (``reduced.shared_gram_blocks``) and from (a, σ) rescaled to
-    a² + σ² = 1 (``common.unit_coefficients``), so neither a common offset of the means nor σ² overflow costs
+    a² + σ² = 1 (``coordinates.unit_coefficients``), so neither a common offset of the means nor σ² overflow costs
     precision; s → 0 gives the prior's value exactly.
     """
-    from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - the api imports this module
-
     if mixture.K != 2 or not mixture.shared_covariance:
         raise ValueError("quadrature needs a mixture with K = 2 components and a shared covariance")
     nodes, weights = gauss_hermite(n_nodes)
     a, s2 = unit_coefficients(process, np.asarray(t, np.float64))
     with precision_scope("float64"):
-        uniq, blocks = (jnp.asarray(v) for v in shared_gram_blocks(mixture))
-        M = gram_over_time(uniq, blocks, jnp.asarray(a), jnp.asarray(s2))
-        s = jnp.clip(0.25 * (M[:, 0, 0] - 2.0 * M[:, 0, 1] + M[:, 1, 1]), 0.0, None)
+        s = jnp.clip(snr_over_time(mixture, jnp.asarray(a), jnp.asarray(s2)), 0.0, None)
         log_w = log_weights(mixture)
         out = binary_expectation(
             s, jnp.asarray(log_w), jnp.asarray(nodes), jnp.asarray(weights),

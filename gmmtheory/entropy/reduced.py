@@ -15,7 +15,7 @@ Equivalently, with p_k = M^{½} e_k ∈ R^K (|p_k − p_j|² = the whitened dist
 y = p_z + ξ and logit_k(y) = log π_k + p_k·y − ½|p_k|²: y ~ N(p_z, I_K) given Z = z.
 
 *Importance sampling along the class directions* (shared covariance, K ≥ 2). Where the classes are far apart,
-h = f − f_∞ (``common.functional_excess``) is ≈ 0 except near the decision boundaries, which N(p_z, I) rarely
+h = f − f_∞ (``functionals.functional_excess``) is ≈ 0 except near the decision boundaries, which N(p_z, I) rarely
 reaches: a plain average is carried by a few draws and its sample variance is not an honest error bar. In stratum
 z we sample instead from the defensive mixture
 
@@ -45,7 +45,7 @@ all k,
 
     logit_k = log π_k − ½ |a m_z + √c_z ξ − a m_k|² / c_k − ½ χ² (c_z/c_k − 1) + ½ d log(c_z / c_k).
 
-No importance sampling here: rare-event times are flagged (``common.flag_rare_event``). (With a shared
+No importance sampling here: rare-event times are flagged (``result.flag_rare_event``). (With a shared
 covariance, a time where every draw — boundary draws included — gives h·w = 0 has a value below float64's range,
 ~e^{−D²/8} < 1e-300: it counts as n informative draws, not as a rare event.)
 
@@ -53,7 +53,7 @@ Both reductions stratify over the true class z with the same draw: g_i = Σ_z π
 
 Precision: everything runs in float64; with ``precision="float32"`` only the normal draws are float32 (then widened).
 Memory: times are processed in blocks and draws in chunks so that the working set (``chunk_bytes``), including the
-(T, K, K) matrices M(t), M^{½}(t) and the (T, chunk, K) logits, stays within ``common.memory_budget()``.
+(T, K, K) matrices M(t), M^{½}(t) and the (T, chunk, K) logits, stays within ``_chunks.memory_budget()``.
 """
 
 from __future__ import annotations
@@ -65,22 +65,15 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from gmmtheory.entropy.common import (
-    DECIDED,
-    centred,
-    chunk_moments,
-    functional_excess,
-    informative_draws,
-    log_weights,
-    memory_budget,
-    merge_moments,
-    pow2_floor,
-    unit_coefficients,
-)
+from gmmtheory._chunks import largest_block, memory_budget, rows_per_chunk, split_blocks
+from gmmtheory._precision import precision_scope
+from gmmtheory.entropy.coordinates import unit_coefficients
+from gmmtheory.entropy.functionals import DECIDED, functional_excess
+from gmmtheory.entropy.moments import chunk_moments, iid_estimate, log_weights
+from gmmtheory.entropy.result import informative_draws
 from gmmtheory.mixture import GaussianMixture
 from gmmtheory.processes import Process
 
-_CHUNK_ELEMENTS = 2**22  # bound on T × chunk × K floats of one array (besides the byte budget)
 DEFENSIVE = 0.5  # α: the share of each stratum's draws that follow the class itself (the rest: the boundaries)
 _DTYPES = ("float32", "float64")
 
@@ -109,26 +102,25 @@ def chunk_bytes(chunk: int, n_times: int, K: int, rank: int | None = None, n_gro
 def plan(n_samples: int, n_times: int, K: int, rank: int | None = None, n_groups: int = 0,
          budget: int | None = None) -> tuple[int, int, int]:
     """(time block, draws per chunk, number of chunks): the largest power-of-two time block whose fixed part takes
-    at most half the budget, then the largest power-of-two chunk with ``chunk_bytes`` ≤ budget (at least 1)."""
+    at most half the budget (``_chunks.largest_block``), then the largest power-of-two chunk with ``chunk_bytes`` ≤
+    budget (at least 1; ``_chunks.rows_per_chunk``). ``chunk_bytes`` counts the whole working set, so no separate
+    per-array bound is needed."""
     budget = memory_budget() if budget is None else budget
-    T = n_times
-    block = T
-    while block > 1 and chunk_bytes(0, block, K, rank, n_groups) > budget // 2:
-        block = pow2_floor(block - 1) if block & (block - 1) == 0 else pow2_floor(block)
-    per_draw = chunk_bytes(1, block, K, rank, n_groups) - chunk_bytes(0, block, K, rank, n_groups)
-    room = max(budget - chunk_bytes(0, block, K, rank, n_groups), per_draw)
-    chunk = min(room // per_draw, max(1, _CHUNK_ELEMENTS // max(1, block * K)), n_samples)
-    chunk = pow2_floor(chunk)
+    block = largest_block(n_times, lambda b: chunk_bytes(0, b, K, rank, n_groups), budget=budget)
+    fixed = chunk_bytes(0, block, K, rank, n_groups)
+    per_draw = chunk_bytes(1, block, K, rank, n_groups) - fixed
+    chunk = rows_per_chunk(per_draw, budget=max(budget - fixed, per_draw), maximum=n_samples)
     return block, chunk, -(-n_samples // chunk)
 
 
 @functools.lru_cache(maxsize=32)
 def shared_gram_blocks(mixture: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
     """Distinct eigenvalues u (U,) of the shared Σ and Gram blocks G_u = Σ_{j: λ_j = u} P_j P_jᵀ (U, K, K) of the
-    *centred* means (P = Uᵀ(μ_k − Σ_j π_j μ_j)): every use (M_kz − ½M_kk, |p_k − p_j|²) is translation invariant."""
+    *centred* means (P = Uᵀ(μ_k − Σ_j π_j μ_j), ``GaussianMixture.centred()``, a no-op on a centred mixture): every
+    use (M_kz − ½M_kk, |p_k − p_j|²) is translation invariant."""
     evals, basis = mixture.spectrum
     lam = evals[0]
-    means = centred(mixture).means
+    means = mixture.centred().means
     P = means if basis is None else means @ (basis if basis.ndim == 2 else basis[0])
     uniq, inverse = np.unique(lam, return_inverse=True)
     blocks = np.zeros((uniq.size, mixture.K, mixture.K))
@@ -207,9 +199,9 @@ def _shared_kernel(keys, M, log_w, membership, *, chunk, n_chunks, functional, n
 
 
 @functools.lru_cache(maxsize=32)
-def _mean_span(mixture: GaussianMixture) -> np.ndarray:
-    """Coordinates m (K, r) of the centred means in an orthonormal basis of their span (r = rank)."""
-    means = centred(mixture).means
+def mean_span(mixture: GaussianMixture) -> np.ndarray:
+    """Coordinates m (K, r) of the means of a centred mixture in an orthonormal basis of their span (r = rank)."""
+    means = mixture.means
     if not np.any(means):
         return np.zeros((mixture.K, 0))
     U, S, _ = np.linalg.svd(means, full_matrices=False)
@@ -264,16 +256,6 @@ def _boundaries_sampled(M: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.all(d2_min / 8.0 > 1.0, axis=-1)
 
 
-def _blocks(values: np.ndarray, block: int) -> list[np.ndarray]:
-    """Split (T,) into blocks of ``block`` (the last padded with its final value: one shape, one compilation)."""
-    T = values.shape[0]
-    if block >= T:
-        return [values]
-    pad = -T % block
-    padded = np.concatenate([values, np.repeat(values[-1:], pad)])
-    return [padded[i:i + block] for i in range(0, T + pad, block)]
-
-
 def reduced_moments(
     mixture: GaussianMixture,
     process: Process,
@@ -286,9 +268,8 @@ def reduced_moments(
     noise_dtype: str = "float64",
     importance: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """(value, stderr, n_used, informative draws) over t (1-D numpy), in float64 (``noise_dtype``: the draws)."""
-    from gmmtheory.entropy.api import precision_scope  # noqa: PLC0415 - the api imports this module
-
+    """(value, stderr, n_used, informative draws) over t (1-D numpy), in float64 (``noise_dtype``: the draws), for a
+    centred ``mixture`` (the entry, ``api.posterior_statistic``, centres it)."""
     if noise_dtype not in _DTYPES:
         raise ValueError(f"noise_dtype must be one of {_DTYPES}; got {noise_dtype!r}")
     times = np.atleast_1d(np.asarray(t, np.float64))
@@ -296,14 +277,14 @@ def reduced_moments(
     a_all, s2_all = unit_coefficients(process, times)
     n_groups = 0 if membership is None else int(np.shape(membership)[1])
     shared = mixture.shared_covariance
-    m = None if shared else _mean_span(mixture)
+    m = None if shared else mean_span(mixture)
     block, chunk, n_chunks = plan(n_samples, T, K, None if shared else max(m.shape[1], 1), n_groups)
     with precision_scope("float64"):
         log_w = jnp.asarray(log_weights(mixture))
         memb = None if membership is None else jnp.asarray(membership)
         keys = jax.random.split(key, n_chunks)
         means, m2, sampled = [], [], []
-        for a, s2 in zip(_blocks(a_all, block), _blocks(s2_all, block)):
+        for a, s2 in zip(split_blocks(a_all, block), split_blocks(s2_all, block)):
             a, s2 = jnp.asarray(a), jnp.asarray(s2)
             if shared:
                 uniq, gram = shared_gram_blocks(mixture)
@@ -321,10 +302,10 @@ def reduced_moments(
             m2.append(np.asarray(out[1], np.float64))
     means = np.concatenate(means, axis=1)[:, :T]
     m2 = np.concatenate(m2, axis=1)[:, :T]
-    mean, total_m2, n = merge_moments(means, m2, chunk)
+    mean, stderr, n, total_m2 = iid_estimate(means, m2, chunk)
     n_inf = informative_draws(mean, total_m2, n)
     if shared:  # every draw, boundary draws included, gave h·w = 0: the weights underflow, the value is < ~1e-300
         sampled = np.concatenate(sampled)[:T]
         n_inf = np.where(sampled & (total_m2 == 0) & (mean == 0), float(n), n_inf)
-    return mean + DECIDED[functional], np.sqrt(total_m2 / (n - 1) / n), n, n_inf
+    return mean + DECIDED[functional], stderr, n, n_inf
 
