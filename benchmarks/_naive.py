@@ -134,8 +134,13 @@ def phase_two_gaussians(dims, t, mu=1.0, var=1.0):
     a2 = np.exp(-2 * t)
     s2 = -np.expm1(-2 * t)
     out = {k: np.empty((len(dims), len(t))) for k in ("H_norm", "rate", "phi", "bayes_error")}
-    soft = lambda L: np.logaddexp(0.0, -L)  # −log p(true | L)
-    p_true = lambda L: special.expit(L)
+
+    def soft(L):  # −log p(true | L)
+        return np.logaddexp(0.0, -L)
+
+    def p_true(L):
+        return special.expit(L)
+
     for i, d in enumerate(dims):
         q = d * mu**2
         for j in range(len(t)):

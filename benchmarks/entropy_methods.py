@@ -307,7 +307,8 @@ def bench_montecarlo(quick: bool, d: int, naive_times: int, repeats: int, memory
     nb_frac = nb["bound_s"] / nv["median_cpu_s"]
     for name, b, g in (("float64", b64, g64), ("float32", b32, g32)):
         print(f"  bound {name}: {b['flop_per_draw'] / 1e6:.2f} MFLOP + {b['normals_per_draw']} normals per draw "
-              f"({b['flop_per_draw_per_time'] / 1e3:.1f} kFLOP per draw per time); GEMM {fmt_rate(b['gemm_rot_flops'], 'FLOP/s')}"
+              f"({b['flop_per_draw_per_time'] / 1e3:.1f} kFLOP per draw per time); "
+              f"GEMM {fmt_rate(b['gemm_rot_flops'], 'FLOP/s')}"
               f" (rotations), {fmt_rate(b['gemm_con_flops'], 'FLOP/s')} (contractions), normals "
               f"{fmt_rate(b['normal_rate'], '/s')} → bound {fmt_s(b['bound_s'])}, measured {fmt_s(measured(g))}"
               f" ({'CPU' if on_cpu else 'wall'}): {b['bound_s'] / measured(g):.0%} of the bound")
@@ -316,7 +317,8 @@ def bench_montecarlo(quick: bool, d: int, naive_times: int, repeats: int, memory
           f"{fmt_s(nv['median_cpu_s'])} (CPU): {nb_frac:.0%} of its bound")
 
     mem = {}
-    if memory:  # memory_n: the kernel's memory does not depend on n beyond one chunk (tests/test_montecarlo_kernel)
+    if memory:  # memory_n: the kernel's memory does not depend on n beyond one chunk
+        # (tests/entropy/test_montecarlo_kernel.py)
         memory_n = n_samples if memory is True else int(memory)
         mem["gmm"] = measure_memory("entropy_methods", "probe_gmm_mc", {"d": d, "n_samples": memory_n})
         mem["gmm"]["n_samples"] = memory_n
@@ -337,7 +339,8 @@ def bench_montecarlo(quick: bool, d: int, naive_times: int, repeats: int, memory
             notes.append(f"naive peak memory {memory_text(mem['naive'])} (per time)")
         rows.append(row(
             f"H {MC_K} classes full Σ_k, montecarlo {name}", size, g, baseline_s=nmed, baseline_cpu_s=ncpu,
-            stderr_text=f"max {fmt_g(float(r.stderr[idx].max()))}; naive max {fmt_g(float(nse.max()))} (same times, same n)",
+            stderr_text=(f"max {fmt_g(float(r.stderr[idx].max()))}; "
+                         f"naive max {fmt_g(float(nse.max()))} (same times, same n)"),
             bound_text=f"{b['bound_s'] / measured(g):.0%} (bound {fmt_s(b['bound_s'])} {'CPU' if on_cpu else 'wall'})",
             memory=(memory_text(mem.get("gmm")) + ("" if mem["gmm"]["n_samples"] == n_samples
                                                    else f" (at n={mem['gmm']['n_samples']:,})")

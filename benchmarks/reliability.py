@@ -42,9 +42,10 @@ import time
 import traceback
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -842,10 +843,11 @@ def _cli_cases() -> list[Case]:
         add("cli_options", f"{sub} --t {spec!r}", lambda ctx, sub=sub, s=spec: [sub, *_CURVE, f"--t={s}"])
     for sub, proc in itertools.product(("entropy", "rate", "landmarks", "phase"), ("foo", "", "OU()")):
         if sub == "phase":
-            argv = lambda ctx, p=proc: ["phase", "--x", "d", "--x-values", "10,100", "--process", p, "--no-progress"]
+            def argv(ctx, p=proc):
+                return ["phase", "--x", "d", "--x-values", "10,100", "--process", p, "--no-progress"]
         else:
-            argv = lambda ctx, sub=sub, p=proc: [sub, *_CURVE, "--process", p] + (["--t", "1,2"] if sub != "landmarks"
-                                                                                 else [])
+            def argv(ctx, sub=sub, p=proc):
+                return [sub, *_CURVE, "--process", p] + (["--t", "1,2"] if sub != "landmarks" else [])
         add("cli_options", f"{sub} --process {proc!r}", argv)
     numeric = {"--d 0": ["--d", "0"], "--d -5": ["--d", "-5"], "--K 0 kclasses": ["--preset", "kclasses", "--K", "0"],
                "--mu nan": ["--mu", "nan"], "--sigma -1": ["--sigma", "-1"], "--sigma inf": ["--sigma", "inf"],
@@ -1006,7 +1008,9 @@ def _fault_cases() -> list[Case]:
                                   cache=cache, progress=False)
         return _pd_values(pd)
 
-    cell_ref = lambda ctx: ctx.memo("cell_ref", lambda: cell_pd(ctx, None))
+    def cell_ref(ctx):
+        return ctx.memo("cell_ref", lambda: cell_pd(ctx, None))
+
     for label, fault in (("part 1 truncated", lambda c: _truncate(_parts(c)[1], 0.5)),
                          ("parts 0 and 2 swapped", lambda c: _swap(_parts(c)[0], _parts(c)[2])),
                          ("part 1 NaN value", lambda c: _rewrite_npz(_parts(c)[1], _nan_part)),
@@ -1057,8 +1061,13 @@ def _fault_cases() -> list[Case]:
 
     t_steps = np.linspace(50.0, 900.0, 6)
     t_sigma = np.geomspace(0.05, 50.0, 6)
-    betas = lambda end: (lambda ctx: ctx.gt.VP.from_betas(np.linspace(1e-4, end, 1000)))
-    edm = lambda s: (lambda ctx: ctx.gt.EDM(sigma_data=s))
+
+    def betas(end):
+        return lambda ctx: ctx.gt.VP.from_betas(np.linspace(1e-4, end, 1000))
+
+    def edm(s):
+        return lambda ctx: ctx.gt.EDM(sigma_data=s)
+
     combos = {
         "VP.from_betas beta_end 0.02 then 0.05": (betas(0.02), betas(0.05), t_steps, "b05"),
         "VP.from_betas beta_end 0.05 then 0.02": (betas(0.05), betas(0.02), t_steps, "b02"),

@@ -61,8 +61,11 @@ def mc_ops(K: int, d: int, T: int) -> float:
 
 def curves(quick: bool) -> dict:
     out: dict[str, dict] = {}
-    mc = lambda K, d, T, n: (lambda m=gt.random_mixture(jax.random.PRNGKey(0), K, d, "class_full"):
-                             (lambda: gt.class_entropy(m, OU, _t(T), method="montecarlo", n_samples=n)))()
+
+    def mc(K, d, T, n):
+        m = gt.random_mixture(jax.random.PRNGKey(0), K, d, "class_full")
+        return lambda: gt.class_entropy(m, OU, _t(T), method="montecarlo", n_samples=n)
+
     if quick:  # smoke run: two short curves whose kernels entropy_methods --quick has compiled already
         for method, kw in (("quadrature", {}), ("reduced", {"n_samples": 2**10})):
             out[f"d/{method}"] = _curve([10, 10**4], lambda d, method=method, kw=kw: (

@@ -1,7 +1,8 @@
 """Whole workflows against naive numpy/scipy code: the entropy rate, a phase-diagram sweep, a guided sampler run.
 
 (a) Entropy rate dH/dt over a 32-point OU grid, K = 10 per-class full covariances, d = 128 (``--quick``: d = 16,
-    8 times), 2¹³ requested draws (each method rounds up to whole chunks: 8,320 and 10,240): ``gt.entropy_rate(method="denoiser_gap")`` and ``method="autodiff"`` against
+    8 times), 2¹³ requested draws (each method rounds up to whole chunks: 8,320 and 10,240):
+    ``gt.entropy_rate(method="denoiser_gap")`` and ``method="autodiff"`` against
     ``_naive.rate_denoiser_gap`` — per time and class a Cholesky factorisation, fresh full-dimensional draws,
     log-densities and conditional denoisers by triangular solves, the I-MMSE gap Σ_k p_k ‖D_k − D‖² (the same
     estimator as ``denoiser_gap``) at the same number of draws per class.
@@ -13,7 +14,8 @@
     to ~1e-10; the table gives their largest difference on the cells compared.
 (c) Guided sampling: EDM's stochastic sampler (64 steps, S_churn 40), classifier-free guidance w = 2 toward labels
     drawn from the prior, exact scores of a K = 10 per-class full-covariance mixture in d = 128 (``--quick``: d = 8,
-    64 samples, 16 steps), 512 samples, the posterior recorded at every step: ``gt.simulate(..., guidance="cfg")`` against
+    64 samples, 16 steps), 512 samples, the posterior recorded at every step:
+    ``gt.simulate(..., guidance="cfg")`` against
     ``_naive.guided_edm`` (the same algorithm in numpy, per evaluation a Cholesky per class). They use different
     random numbers, so their cross-entropy profiles E[−log p_σ(z | x_σ)] are compared within 4 combined standard
     errors at every grid point.
@@ -38,7 +40,6 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import gmmtheory as gt  # noqa: E402
-from gmmtheory import dynamics as dyn  # noqa: E402
 from benchmarks import (  # noqa: E402
     _naive,
     agree_text,
@@ -50,6 +51,7 @@ from benchmarks import (  # noqa: E402
     strip_result,
     time_calls,
 )
+from gmmtheory import dynamics as dyn  # noqa: E402
 
 OU = gt.OU()
 K = 10

@@ -14,10 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Doc, cli  # noqa: E402
-
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import Doc, cli  # noqa: E402
 from sympy.stats import E as Expect  # noqa: E402
 from sympy.stats import Normal, variance  # noqa: E402
 
@@ -72,7 +71,8 @@ $p_t(0\mid x) = \operatorname{sigmoid}(L + \log \pi_0/\pi_1)$, so it depends on 
 $\mathbb{E}[e^{-L}\mid Z=0] = \int p_1 = 1$. If $L\mid Z{=}0 \sim N(\mu, v)$ then"""
     )
     doc.eq(r"\mathbb{E}[e^{-L}] =", mgf, r"= 1 \iff v = 2\mu .")
-    doc.symbolic("E[exp(−L)] = 1 forces v = 2μ", sp.solve(sp.Eq(sp.expand_log(sp.log(mgf), force=True), 0), v)[0] - 2 * mu)
+    doc.symbolic("E[exp(−L)] = 1 forces v = 2μ",
+                 sp.solve(sp.Eq(sp.expand_log(sp.log(mgf), force=True), 0), v)[0] - 2 * mu)
     return s
 
 
@@ -100,7 +100,8 @@ def derive_matrices(doc: Doc) -> tuple[sp.Expr, tuple]:
     # L affine ⇒ under Z = 0 (x ~ N(aμ₀, C)): mean = L(aμ₀), variance = ∇Lᵀ C ∇L.
     mean0 = sp.simplify(L.subs({x1: a * m01, x2: a * m02}))
     var0 = sp.simplify((grad.T * C * grad)[0, 0])
-    doc.p(r"Since $L$ is affine and $x \mid Z{=}0 \sim N(a\mu_0, C)$: mean $= L(a\mu_0)$, variance $= \nabla L^\top C \nabla L$.")
+    doc.p(r"Since $L$ is affine and $x \mid Z{=}0 \sim N(a\mu_0, C)$: mean $= L(a\mu_0)$, "
+          r"variance $= \nabla L^\top C \nabla L$.")
     doc.eq(r"s = \tfrac14 a^2 \Delta^\top C^{-1}\Delta =", sp.factor(sp.simplify(s)))
     doc.symbolic("L(aμ₀) − 2s = 0", mean0 - 2 * s)
     doc.symbolic("∇Lᵀ C ∇L − 4s = 0", var0 - 4 * s)
@@ -140,7 +141,8 @@ def numeric_checks(doc: Doc, s_whitened: sp.Expr, s_2d: sp.Expr, syms2d: tuple) 
     a2, v2 = np.asarray(gt.OU().alpha(t2)), np.asarray(gt.OU().sigma(t2)) ** 2
     C2 = a2[:, None, None] ** 2 * S2 + v2[:, None, None] * np.eye(2)
     sym_vals = f2(a2, *mu2[0], *mu2[1], C2[:, 0, 0], C2[:, 0, 1], C2[:, 1, 1])
-    doc.close("2-D symbolic s vs binary_snr (OU)", sym_vals, np.asarray(gt.binary_snr(mix2, gt.OU(), t2)), 1e-11, rel=True)
+    doc.close("2-D symbolic s vs binary_snr (OU)", sym_vals, np.asarray(gt.binary_snr(mix2, gt.OU(), t2)), 1e-11,
+              rel=True)
     # means ±m, isotropic: s = a²|m|²/(a² s_w² + σ²)
     tg = gt.two_gaussians(d=10, mu=0.3, sigma=0.8)
     tt = np.array([0.05, 0.5, 1.5])

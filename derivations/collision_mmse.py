@@ -3,7 +3,7 @@
 φ = E Σ_k p_t(k | x)² (clone / collision probability) and mmse_b(s) = 1 − E tanh(s + √s N) (the MMSE of a ±1
 input through Y = √s X + N). Derived symbolically — p_± = (1 ± tanh(ℓ/2))/2, Σp² = ½(1 + tanh²(ℓ/2)), and
 E tanh² = E tanh by the Nishimori identity of the symmetric channel — then checked against
-``gmmtheory.collision_probability`` and against the table in THEORY.md §9.
+``gmmtheory.collision_probability`` and against the table in docs/theory.md §9.
 
 Run: ``python derivations/collision_mmse.py [OUT_DIR]``.
 """
@@ -15,17 +15,16 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Doc, cli  # noqa: E402
-
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import Doc, cli  # noqa: E402
 from scipy import integrate  # noqa: E402
 
 import gmmtheory as gt  # noqa: E402
 
 NAME = "collision_mmse"
 
-# THEORY.md §9: s → (H, I, mmse_b, φ)
+# docs/theory.md §9: s → (H, I, mmse_b, φ)
 THEORY_TABLE = {
     0.01: (0.688172, 0.004975, 0.990098, 0.504951),
     0.25: (0.581726, 0.111421, 0.795946, 0.602027),
@@ -35,16 +34,16 @@ THEORY_TABLE = {
 
 
 def derive(doc: Doc) -> None:
-    l, u, y = sp.symbols("ell u y", real=True)
+    ell, u, y = sp.symbols("ell u y", real=True)
     s = sp.symbols("s", positive=True)
     doc.h("1. Posterior of two equiprobable classes as a function of the log-likelihood ratio ℓ")
-    p_plus = 1 / (1 + sp.exp(-l))
-    p_tanh = (1 + sp.tanh(l / 2)) / 2
+    p_plus = 1 / (1 + sp.exp(-ell))
+    p_tanh = (1 + sp.tanh(ell / 2)) / 2
     doc.eq(r"p_+ = \frac{1}{1+e^{-\ell}} =", p_tanh, r",\qquad p_- = 1 - p_+ =", 1 - p_tanh)
     doc.symbolic("sigmoid(ℓ) = (1 + tanh(ℓ/2))/2", (p_plus - p_tanh).rewrite(sp.exp))
     coll = sp.expand(p_tanh**2 + (1 - p_tanh) ** 2)
     doc.eq(r"\sum_k p_k^2 = p_+^2 + p_-^2 =", coll)
-    doc.symbolic("Σp² = ½(1 + tanh²(ℓ/2))", coll - (1 + sp.tanh(l / 2) ** 2) / 2)
+    doc.symbolic("Σp² = ½(1 + tanh²(ℓ/2))", coll - (1 + sp.tanh(ell / 2) ** 2) / 2)
     doc.p(
         r"""
 By the binary-channel result (``binary_channel.md``), given $Z = +$ the ratio is $\ell \sim N(2s, 4s)$, so
@@ -77,7 +76,9 @@ $\mathbb{E}[X\mid Y] = \tanh(\sqrt{s}Y)$ and, by orthogonality,
 $\mathrm{mmse}_b = 1 - \mathbb{E}[X \tanh(\sqrt{s}Y)] = 1 - \mathbb{E}\tanh(s + \sqrt{s}N)$ (condition on $X = +1$;
 $X = -1$ gives the same by symmetry)."""
     )
-    post = sp.exp(-((y - sp.sqrt(s)) ** 2) / 2) / (sp.exp(-((y - sp.sqrt(s)) ** 2) / 2) + sp.exp(-((y + sp.sqrt(s)) ** 2) / 2))
+    post = sp.exp(-((y - sp.sqrt(s)) ** 2) / 2) / (
+        sp.exp(-((y - sp.sqrt(s)) ** 2) / 2) + sp.exp(-((y + sp.sqrt(s)) ** 2) / 2)
+    )
     cond_mean = sp.simplify(2 * post - 1)
     doc.symbolic("E[X|Y] = tanh(√s Y)", (cond_mean - sp.tanh(sp.sqrt(s) * y)).rewrite(sp.exp))
     T = sp.symbols(r"\mathbb{E}\tanh", positive=True)
@@ -115,14 +116,14 @@ $\mathbb{E}\tanh$ and $\mathbb{E}\tanh^2$ by adaptive quadrature (scipy), $\varp
     phi_lib = gt.collision_probability(mix, proc, ts, method="quadrature").value
     doc.close("collision_probability = 1 − ½ mmse_b", phi_lib, 1.0 - 0.5 * mmse, 1e-10)
     H = gt.class_entropy(mix, proc, ts, method="quadrature").value
-    I = gt.mutual_information(mix, proc, ts, method="quadrature").value
+    info = gt.mutual_information(mix, proc, ts, method="quadrature").value
     doc.close("φ ≥ exp(−H) (φ − e^{−H} clipped at 0 is 0)", np.minimum(phi_lib - np.exp(-H), 0.0), 0.0, 0.0)
     table = np.array([THEORY_TABLE[s] for s in ss])
-    doc.close("THEORY §9 φ column", phi_lib, table[:, 3], 1e-6)
-    doc.close("THEORY §9 mmse_b column", mmse, table[:, 2], 1e-6)
-    doc.close("THEORY §9 H column (class_entropy)", H, table[:, 0], 1e-6)
-    doc.close("THEORY §9 I column (mutual_information)", I, table[:, 1], 1e-6)
-    # the binary I-MMSE relation of THEORY §5: dI/ds = ½ mmse_b(s)
+    doc.close("docs/theory.md §9 φ column", phi_lib, table[:, 3], 1e-6)
+    doc.close("docs/theory.md §9 mmse_b column", mmse, table[:, 2], 1e-6)
+    doc.close("docs/theory.md §9 H column (class_entropy)", H, table[:, 0], 1e-6)
+    doc.close("docs/theory.md §9 I column (mutual_information)", info, table[:, 1], 1e-6)
+    # the binary I-MMSE relation of docs/theory.md §5: dI/ds = ½ mmse_b(s)
     h = 1e-4
     t_plus, t_minus = 0.5 * np.log(9.0 / (ss * (1 + h))), 0.5 * np.log(9.0 / (ss * (1 - h)))
     I_p = gt.mutual_information(mix, proc, t_plus, method="quadrature").value
@@ -132,8 +133,9 @@ $\mathbb{E}\tanh$ and $\mathbb{E}\tanh^2$ by adaptive quadrature (scipy), $\varp
     doc.checks_table()
     rows = ["| s | H | I | mmse_b | φ | 1 − ½ mmse_b |", "|---|---|---|---|---|---|"]
     for i, s in enumerate(ss):
-        rows.append(f"| {s:g} | {H[i]:.6f} | {I[i]:.6f} | {mmse[i]:.6f} | {phi_lib[i]:.6f} | {1 - mmse[i] / 2:.6f} |")
-    doc.p("Recomputed table (compare THEORY.md §9):\n\n" + "\n".join(rows))
+        rows.append(f"| {s:g} | {H[i]:.6f} | {info[i]:.6f} | {mmse[i]:.6f} | {phi_lib[i]:.6f} | "
+                    f"{1 - mmse[i] / 2:.6f} |")
+    doc.p("Recomputed table (compare docs/theory.md §9):\n\n" + "\n".join(rows))
 
 
 def main(out_dir: str | os.PathLike | None = None) -> str:

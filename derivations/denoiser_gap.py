@@ -1,6 +1,6 @@
 """The entropy rate is a denoiser gap: dH/dλ = −½ γ E‖x̂_0(X_t, Z) − x̂_0(X_t)‖².
 
-Route (THEORY §5): Z → X_0 → X_t is a Markov chain, so I(Z; X_t) = I(X_0; X_t) − I(X_0; X_t | Z); by I-MMSE
+Route (docs/theory.md §5): Z → X_0 → X_t is a Markov chain, so I(Z; X_t) = I(X_0; X_t) − I(X_0; X_t | Z); by I-MMSE
 (Guo–Shamai–Verdú) each term has dI/dγ = ½ mmse, and mmse − mmse|Z = E‖x̂_0(x, Z) − x̂_0(x)‖² by orthogonality.
 Symbolic where sympy can (the scalar Gaussian I-MMSE, the orthogonality decomposition on a generic finite joint law,
 the change of variables to λ, OU time, EDM σ and ε-prediction), numeric against the library: a central finite
@@ -16,10 +16,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Doc, cli  # noqa: E402
-
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import Doc, cli  # noqa: E402
 
 import gmmtheory as gt  # noqa: E402
 from gmmtheory.posterior import denoiser  # noqa: E402
@@ -36,11 +35,11 @@ def derive_gaussian_immse(doc: Doc) -> None:
 Channel $Y = \sqrt\gamma X + N$, $X \sim N(0, v)$, $N \sim N(0,1)$. $I(X;Y) = h(Y) - h(N)$ with Gaussian entropies,
 and the MMSE is the conditional variance $v - \operatorname{Cov}(X,Y)^2/\operatorname{Var}(Y)$:"""
     )
-    I = sp.log(2 * sp.pi * sp.E * (g * v + 1)) / 2 - sp.log(2 * sp.pi * sp.E) / 2
+    info = sp.log(2 * sp.pi * sp.E * (g * v + 1)) / 2 - sp.log(2 * sp.pi * sp.E) / 2
     mmse = sp.simplify(v - (sp.sqrt(g) * v) ** 2 / (g * v + 1))
-    doc.eq(r"I(\gamma) =", sp.simplify(sp.expand_log(I, force=True)), r",\qquad \mathrm{mmse}(\gamma) =", mmse)
-    doc.eq(r"\frac{dI}{d\gamma} =", sp.simplify(sp.diff(I, g)))
-    doc.symbolic("dI/dγ = ½ mmse (scalar Gaussian)", sp.diff(I, g) - mmse / 2)
+    doc.eq(r"I(\gamma) =", sp.simplify(sp.expand_log(info, force=True)), r",\qquad \mathrm{mmse}(\gamma) =", mmse)
+    doc.eq(r"\frac{dI}{d\gamma} =", sp.simplify(sp.diff(info, g)))
+    doc.symbolic("dI/dγ = ½ mmse (scalar Gaussian)", sp.diff(info, g) - mmse / 2)
     doc.p(
         r"""
 For a Gaussian vector $X \sim N(\mu, \Sigma)$ the channel decouples in the eigenbasis of $\Sigma$, so
@@ -68,9 +67,11 @@ these. Then $\hat x(y) = \sum_z w_z m_z$ and"""
     mmse = sum(wz * (vz + mz**2) for wz, vz, mz in zip(w, v, m)) - xbar**2  # E[X²|y] − x̂(y)²
     mmse_z = sum(wz * vz for wz, vz in zip(w, v))
     gap = sum(wz * (mz - xbar) ** 2 for wz, mz in zip(w, m))
-    doc.eq(r"\mathrm{mmse}\,|\,y = \sum_z w_z(v_z + m_z^2) - \hat x(y)^2,\quad \mathrm{mmse}_{|Z}\,|\,y = \sum_z w_z v_z,\quad"
+    doc.eq(r"\mathrm{mmse}\,|\,y = \sum_z w_z(v_z + m_z^2) - \hat x(y)^2,\quad"
+           r" \mathrm{mmse}_{|Z}\,|\,y = \sum_z w_z v_z,\quad"
            r" G\,|\,y = \sum_z w_z (m_z - \hat x(y))^2")
-    doc.symbolic("law of total variance: mmse − mmse|Z − G = 0 (K = 3, any conditional laws)", sp.expand(mmse - mmse_z - gap))
+    doc.symbolic("law of total variance: mmse − mmse|Z − G = 0 (K = 3, any conditional laws)",
+                 sp.expand(mmse - mmse_z - gap))
     doc.p(
         r"""
 The same on a generic finite joint law, to see the cross term vanish: $X \in \{x_1, x_2\}$, $Z \in \{0, 1\}$ with
@@ -115,7 +116,8 @@ With $H = H[Z] - I$ and $\gamma = e^\lambda$:"""
     dH_raw = sp.diff(H0 - Ifun(sp.exp(lam)), lam)
     doc.eq(r"\frac{dH}{d\lambda} =", dH_raw)
     dH_dlam = dH_raw.replace(lambda e: isinstance(e, sp.Subs), lambda e: G(e.point[0]) / 2)
-    doc.eq(r"\frac{dH}{d\lambda} = -\gamma\,\frac{dI}{d\gamma} =", dH_dlam.subs(sp.exp(lam), gam), r"= -\tfrac12\gamma\,G")
+    doc.eq(r"\frac{dH}{d\lambda} = -\gamma\,\frac{dI}{d\gamma} =", dH_dlam.subs(sp.exp(lam), gam),
+           r"= -\tfrac12\gamma\,G")
     doc.symbolic("dH/dλ = −½ γ G", dH_dlam.subs(sp.exp(lam), gam) + gam * G(gam) / 2)
     # ε-prediction: ε̂ = (x − a x̂_0)/σ ⇒ ε̂(x,Z) − ε̂(x) = −(a/σ)(x̂_0(x,Z) − x̂_0(x))
     a, s_, x, d1, d2 = sp.symbols("a s x xhat_z xhat", real=True)
@@ -127,12 +129,15 @@ With $H = H[Z] - I$ and $\gamma = e^\lambda$:"""
     Gs = sp.symbols("G", positive=True)
     dH_dt_ou = sp.simplify((-gam_ou * Gs / 2) * sp.diff(lam_ou, t))
     sigma4_ou = (1 - sp.exp(-2 * t)) ** 2
-    doc.eq(r"\text{OU: }\frac{dH}{dt} = \frac{dH}{d\lambda}\frac{d\lambda}{dt} =", dH_dt_ou, r"= \frac{e^{-2t}}{\sigma^4}\,G")
+    doc.eq(r"\text{OU: }\frac{dH}{dt} = \frac{dH}{d\lambda}\frac{d\lambda}{dt} =", dH_dt_ou,
+           r"= \frac{e^{-2t}}{\sigma^4}\,G")
     doc.symbolic("OU: dH/dt = e^{−2t} G/σ⁴", sp.simplify(dH_dt_ou - sp.exp(-2 * t) * Gs / sigma4_ou))
     # EDM: γ = σ_data²/σ², D = σ_data x̂_0
     lam_edm = 2 * sp.log(sd / sig)
     dH_dsig = sp.simplify((-sp.exp(lam_edm) * Gs / 2) * sp.diff(lam_edm, sig))
-    doc.eq(r"\text{EDM: }\frac{dH}{d\sigma} =", dH_dsig, r"= \frac{\mathbb{E}\|D(x;\sigma,Z) - D(x;\sigma)\|^2}{\sigma^3}\quad (D = \sigma_{\rm data}\hat x_0)")
+    doc.eq(r"\text{EDM: }\frac{dH}{d\sigma} =", dH_dsig,
+           r"= \frac{\mathbb{E}\|D(x;\sigma,Z) - D(x;\sigma)\|^2}{\sigma^3}"
+           r"\quad (D = \sigma_{\rm data}\hat x_0)")
     doc.symbolic("EDM: dH/dσ = σ_data² G/σ³", dH_dsig - sd**2 * Gs / sig**3)
 
 
@@ -183,9 +188,10 @@ def check_two_gaussians(doc: Doc) -> None:
     mc = gap_mc(mix, proc, t, n, seed=11)
     g, gam = mc["g"], mc["gamma"]
     est, se = -0.5 * gam * g.mean(), 0.5 * gam * g.std(ddof=1) / np.sqrt(n)
+    snr = float(gt.binary_snr(mix, proc, t))
     doc.p(
         f"""
-**Two Gaussians** (``two_gaussians(d=6, mu=0.6, sigma=0.8)``, OU, t = {t}, λ = {lam0:.4f}, s = {float(gt.binary_snr(mix, proc, t)):.4f}).
+**Two Gaussians** (``two_gaussians(d=6, mu=0.6, sigma=0.8)``, OU, t = {t}, λ = {lam0:.4f}, s = {snr:.4f}).
 Central difference of the exact quadrature entropy with step h = {h} in λ versus −½γ·mean of
 ‖x̂_0(x, z) − x̂_0(x)‖² over n = {n} draws (x, z) ~ p_t."""
     )
@@ -196,11 +202,13 @@ Central difference of the exact quadrature entropy with step h = {h} in λ versu
     fd_t = (Htp - Htm) / (2 * h)
     s2 = float(proc.sigma(t)) ** 2
     k = np.exp(-2 * t) / s2**2
-    doc.within_se("two Gaussians: dH/dt (FD in OU time) vs e^{−2t}/σ⁴ E‖gap‖²", k * g.mean(), fd_t, k * g.std(ddof=1) / np.sqrt(n))
+    doc.within_se("two Gaussians: dH/dt (FD in OU time) vs e^{−2t}/σ⁴ E‖gap‖²", k * g.mean(), fd_t,
+                  k * g.std(ddof=1) / np.sqrt(n))
     # ε-prediction form, pointwise
     eps_z = np.asarray(gt.eps_prediction(mix, proc, t, mc["xt"], label=mc["z"]))
     eps_u = np.asarray(gt.eps_prediction(mix, proc, t, mc["xt"]))
-    doc.close("‖ε̂(x,z) − ε̂(x)‖² = γ‖x̂_0(x,z) − x̂_0(x)‖² (pointwise, library)", np.sum((eps_z - eps_u) ** 2, -1), gam * g, 1e-9, rel=True)
+    doc.close("‖ε̂(x,z) − ε̂(x)‖² = γ‖x̂_0(x,z) − x̂_0(x)‖² (pointwise, library)", np.sum((eps_z - eps_u) ** 2, -1),
+              gam * g, 1e-9, rel=True)
     # orthogonality on the library's denoisers: mmse − mmse|Z − G = 2 E⟨X0 − x̂(x,Z), x̂(x,Z) − x̂(x)⟩ → 0
     x0, dz, du = mc["x0"], mc["d_z"], mc["d_u"]
     cross = 2 * np.sum((x0 - dz) * (dz - du), axis=-1)
@@ -247,14 +255,15 @@ estimates at λ ± h sharing their random numbers (same key), repeated over {R} 
 (standard error from the spread over keys). Compared with −½γ·mean‖x̂_0(x, z) − x̂_0(x)‖² over {n} draws;
 combined standard error."""
     )
-    doc.within_se(f"3 classes: dH/dλ (CRN finite difference, {R}×{n_red}) vs −½γ E‖gap‖² (MC)", est, fd, float(np.hypot(se, se_fd)))
+    doc.within_se(f"3 classes: dH/dλ (CRN finite difference, {R}×{n_red}) vs −½γ E‖gap‖² (MC)", est, fd,
+                  float(np.hypot(se, se_fd)))
 
 
 def main(out_dir: str | os.PathLike | None = None) -> str:
     doc = Doc(NAME, "Entropy rate = denoiser gap: dH/dλ = −½ γ E‖x̂₀(X_t, Z) − x̂₀(X_t)‖²")
     doc.p(
         r"""
-Claim (THEORY §5): for any Gaussian mixture and any process, with $\lambda = \log\gamma$,
+Claim (docs/theory.md §5): for any Gaussian mixture and any process, with $\lambda = \log\gamma$,
 $\frac{dH[Z\mid X_t]}{d\lambda} = -\tfrac12\gamma\,\mathbb{E}\|\hat x_0(X_t, Z) - \hat x_0(X_t)\|^2
 = -\tfrac12\,\mathbb{E}\|\hat\varepsilon(X_t, Z) - \hat\varepsilon(X_t)\|^2$.
 """

@@ -15,10 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Doc, cli  # noqa: E402
-
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import Doc, cli  # noqa: E402
 
 import gmmtheory as gt  # noqa: E402
 
@@ -28,7 +27,7 @@ t, g, b, r, rho = sp.symbols("t gamma B r rho", positive=True)
 bmin, dbeta, sd = sp.symbols(r"beta_min Delta_beta sigma_d", positive=True)  # Δβ = β_max − β_min > 0
 B_of_t = bmin * t + dbeta * t**2 / 2
 
-# (a(t), σ(t)²) of every process, exactly as in THEORY.md §2
+# (a(t), σ(t)²) of every process, exactly as in docs/theory.md §2
 PROCESSES = {
     "OU": (sp.exp(-t), 1 - sp.exp(-2 * t)),
     "VP": (sp.exp(-B_of_t / 2), 1 - sp.exp(-B_of_t)),
@@ -92,7 +91,8 @@ the quadratic $B(t) = B$. Flow's two roots $(\pm\sqrt\gamma - 1)/(\gamma - 1)$ a
 
 def compose(doc: Doc, maps: dict) -> dict[tuple[str, str], sp.Expr]:
     doc.h("2. Conversions t' = T_q(γ_p(t)) for every ordered pair")
-    doc.p(r"With $\lambda = \log\gamma$: ``p.t_from_log_snr(λ)`` $= T_p(e^\lambda)$ and ``p.convert(t, q)`` $= T_q(\gamma_p(t))$.")
+    doc.p(r"With $\lambda = \log\gamma$: ``p.t_from_log_snr(λ)`` $= T_p(e^\lambda)$ and "
+          r"``p.convert(t, q)`` $= T_q(\gamma_p(t))$.")
     conv = {}
     lines = ["| from p | to q | t' = T_q(γ_p(t)) |", "|---|---|---|"]
     for p in maps:
@@ -154,9 +154,12 @@ def numeric_checks(doc: Doc, maps: dict, conv: dict) -> None:
         f = sp.lambdify(t, expr.subs(params), "numpy")
         doc.close(f"{p}.convert(t, {q}) = T_q(γ_p(t))", lib[p].convert(times[p], lib[q]), f(times[p]), 1e-10, rel=True)
     sig = np.geomspace(0.01, 100.0, 9)
-    doc.close("OU.t_from_sigma_ve(σ) = ½ log(1 + σ²)", gt.OU().t_from_sigma_ve(sig), 0.5 * np.log1p(sig**2), 1e-12, rel=True)
-    doc.close("VE.convert(σ², OU) = ½ log(1 + σ²)", gt.VE().convert(sig**2, gt.OU()), 0.5 * np.log1p(sig**2), 1e-12, rel=True)
-    doc.close("EDM(1).convert(σ, OU) = ½ log(1 + σ²)", gt.EDM(1.0).convert(sig, gt.OU()), 0.5 * np.log1p(sig**2), 1e-12, rel=True)
+    doc.close("OU.t_from_sigma_ve(σ) = ½ log(1 + σ²)", gt.OU().t_from_sigma_ve(sig),
+              0.5 * np.log1p(sig**2), 1e-12, rel=True)
+    doc.close("VE.convert(σ², OU) = ½ log(1 + σ²)", gt.VE().convert(sig**2, gt.OU()),
+              0.5 * np.log1p(sig**2), 1e-12, rel=True)
+    doc.close("EDM(1).convert(σ, OU) = ½ log(1 + σ²)", gt.EDM(1.0).convert(sig, gt.OU()),
+              0.5 * np.log1p(sig**2), 1e-12, rel=True)
     doc.close("EDM(0.5).convert(σ, OU) = ½ log(1 + σ²/0.25)", gt.EDM(0.5).convert(sig, gt.OU()),
               0.5 * np.log1p(sig**2 / 0.25), 1e-12, rel=True)
     doc.checks_table()

@@ -17,12 +17,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Doc, cli  # noqa: E402
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import sympy as sp  # noqa: E402
+from _common import Doc, cli  # noqa: E402
 from scipy.optimize import brentq  # noqa: E402
 
 import gmmtheory as gt  # noqa: E402
@@ -97,18 +96,20 @@ speciation (symmetry-breaking) time. With $A = a^2 = e^{-2t}$ and $\delta = \sig
     doc.eq(r"t^* - \tfrac12\log\Lambda = ", sp.simplify(gap), r"\;\xrightarrow{|m|\to\infty}\;", lim)
     doc.symbolic("lim_{|m|→∞} (t* − ½ log Λ) = ½ log 2", lim - sp.log(2) / 2)
     unit = sp.simplify(t_star.subs(w2, 1))
-    doc.symbolic("σ_w = 1: t* = ½ log(2|m|²) (s = ½ at the crossing)", sp.expand_log(unit - sp.log(2 * M**2) / 2, force=True))
+    doc.symbolic("σ_w = 1: t* = ½ log(2|m|²) (s = ½ at the crossing)",
+                 sp.expand_log(unit - sp.log(2 * M**2) / 2, force=True))
     s_at = sp.simplify((A * M**2 / cA).subs(A, A_star).subs(w2, 1))
     doc.symbolic("σ_w = 1: s(t*) = ½", s_at - sp.Rational(1, 2))
     # bimodality (h_∥ = 0, s = 1) for comparison
     A_b = sp.solve(sp.Eq(A * M**2 - cA, 0), A)[0]
     t_b = sp.simplify(-sp.log(A_b) / 2)
-    doc.eq(r"\text{bimodality } (h_\parallel = 0,\ s = 1):\quad t_b = ", t_b, r"= \tfrac12\log(\Lambda - 2\sigma_w^2 + 1)")
+    doc.eq(r"\text{bimodality } (h_\parallel = 0,\ s = 1):\quad t_b = ", t_b,
+           r"= \tfrac12\log(\Lambda - 2\sigma_w^2 + 1)")
     doc.symbolic("t_b = ½ log(Λ − 2σ_w² + 1)", sp.expand_log(t_b - sp.log(Lam - 2 * w2 + 1) / 2, force=True))
     doc.p(
         r"""
 Both criteria are $\tfrac12\log\Lambda + O(1)$: the reverse-SDE instability sits $\tfrac12\log 2$ above
-$t_S = \tfrac12\log\Lambda$ for large $|m|$ ($s = \tfrac12$ when $\sigma_w = 1$, THEORY §6), the bimodality
+$t_S = \tfrac12\log\Lambda$ for large $|m|$ ($s = \tfrac12$ when $\sigma_w = 1$, docs/theory.md §6), the bimodality
 $O(\sigma_w^2/\Lambda)$ away from it. For means $\pm m$ with $|m|^2 = d\tilde\mu^2$ both are
 $\tfrac12\log(d\tilde\mu^2) + O(1)$. (If $\sigma_w^2 > 2$, orthogonal directions have $1 + 2h_\perp > 0$ at small $t$ —
 the reverse flow spreading into the data's own variance, not a symmetry breaking.)"""
@@ -124,7 +125,8 @@ def numeric_checks(doc: Doc, res: dict) -> None:
     f_htop = sp.lambdify((t_sym, M_sym, w2_sym), res["h_top"], "numpy")
     f_hperp = sp.lambdify((t_sym, M_sym, w2_sym), res["h_perp"], "numpy")
     proc = gt.OU()
-    rows = ["| d | μ̃ | σ_w | Λ | ½ log Λ | t* | t* − ½ log Λ | top eig at t* (library) |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| d | μ̃ | σ_w | Λ | ½ log Λ | t* | t* − ½ log Λ | top eig at t* (library) |",
+            "|---|---|---|---|---|---|---|---|"]
     for d, mu, sw in ((2, 1.5, 1.0), (8, 1.0, 0.7), (64, 0.6, 1.3)):
         mix = gt.two_gaussians(d=d, mu=mu, sigma=sw)
         m = mix.means[0]
@@ -148,7 +150,8 @@ def numeric_checks(doc: Doc, res: dict) -> None:
         doc.close(f"d={d}: top eigenvalue of library Hessian at t* is −½", top(ts), -0.5, 1e-10)
         root = brentq(lambda tt: 1 + 2 * top(tt), 0.01, 10.0, xtol=1e-13)
         doc.close(f"d={d}: root of 1 + 2 h_∥(t) from the library Hessian (brentq) = t*", root, ts, 1e-9)
-        rows.append(f"| {d} | {mu} | {sw} | {Lam:.4g} | {0.5 * np.log(Lam):.4f} | {ts:.4f} | {ts - 0.5 * np.log(Lam):.4f} | {top(ts):.12f} |")
+        rows.append(f"| {d} | {mu} | {sw} | {Lam:.4g} | {0.5 * np.log(Lam):.4f} | {ts:.4f} | "
+                    f"{ts - 0.5 * np.log(Lam):.4f} | {top(ts):.12f} |")
     doc.checks_table()
     doc.p("\n".join(rows))
     # the O(1) offset: closed form as d grows (|m|² = d μ̃², σ_w = 1)
@@ -159,7 +162,8 @@ def numeric_checks(doc: Doc, res: dict) -> None:
         ts = float(f_tstar(np.sqrt(d), 1.0))
         offs.append(ts - 0.5 * np.log(Lam))
         lines.append(f"| {d:g} | {0.5 * np.log(Lam):.4f} | {ts:.4f} | {offs[-1]:.6f} |")
-    doc.p("Closed form as d grows — the offset tends to ½ log 2 = 0.346574 while ½ log Λ grows like ½ log d:\n\n" + "\n".join(lines))
+    doc.p("Closed form as d grows — the offset tends to ½ log 2 = 0.346574 while ½ log Λ grows like ½ log d:\n\n"
+          + "\n".join(lines))
     doc.close("offset at d = 10⁶ equals ½ log 2 to 1e-6", offs[-1], 0.5 * np.log(2), 1e-6)
     doc.checks_table()
 

@@ -9,32 +9,30 @@ Typical use::
     res = gt.class_entropy(mix, gt.OU(), np.linspace(0.5, 6, 64))
     res.value, res.stderr, res.method
 
-The theory core (mixtures, processes, posteriors, entropies) imports neither torch nor diffusers; the optional
-``gmmtheory.bridge`` subpackage does, lazily.
+This face re-exports the library (floors 0–4: mixtures, presets, processes, posteriors, entropies, landmarks,
+dynamics, guidance, control, phase diagrams). The fixed studies (``gmmtheory.studies``) and the figures
+(``gmmtheory.report``) are re-exported lazily: they are imported on first use. The theory core imports neither
+torch nor diffusers; the optional ``gmmtheory.bridge`` subpackage does. Inside the package, modules import each
+other directly and never this face.
 """
 
-from gmmtheory.entropy import (
-    EntropyResult,
-    RareEventWarning,
-    applicable_methods,
-    bayes_error,
-    binary_snr,
-    class_entropy,
-    collision_probability,
-    mutual_information,
-    precision_scope,
-)
-from gmmtheory.mixture import GaussianMixture, Partition
-from gmmtheory.presets import Hierarchy, empirical, hierarchical, k_classes, random_mixture, two_gaussians
-from gmmtheory.posterior import (
-    class_posterior,
-    component_log_likelihoods,
-    conditional_denoisers,
-    denoiser,
-    eps_prediction,
-    log_class_posterior,
-    log_density,
-    score,
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from gmmtheory.control import (
+    Front,
+    ScheduleComparison,
+    TheoryWindows,
+    Window,
+    entropy_schedule,
+    fidelity_diversity_front,
+    recommend_guidance_interval,
+    schedule_comparison,
+    semantic_window,
+    theory_window,
 )
 from gmmtheory.dynamics import (
     AgreementResult,
@@ -53,22 +51,23 @@ from gmmtheory.dynamics import (
     u_turns,
     within_class_variance,
 )
-from gmmtheory.control import (
-    Front,
-    ScheduleComparison,
-    TheoryWindows,
-    Window,
-    entropy_schedule,
-    fidelity_diversity_front,
-    recommend_guidance_interval,
-    schedule_comparison,
-    semantic_window,
-    theory_window,
+from gmmtheory.entropy import (
+    EntropyResult,
+    RareEventWarning,
+    applicable_methods,
+    bayes_error,
+    binary_snr,
+    class_entropy,
+    collision_probability,
+    mutual_information,
+    precision_scope,
 )
+from gmmtheory.entropy.rate import binary_mmse, entropy_rate
 from gmmtheory.guidance import GuidedProfile, guided_profile
 from gmmtheory.landmarks import (
     CurveLandmarks,
     Landmarks,
+    all_landmarks,
     bimodality_time,
     collapse_time,
     collapse_time_theory,
@@ -76,26 +75,64 @@ from gmmtheory.landmarks import (
     entropy_landmarks,
     index_entropy,
     instability_time,
-    all_landmarks,
     speciation_time,
     top_eigenvalue,
 )
 from gmmtheory.logtime import LogTimeTable
-from gmmtheory.studies.logtime import logtime_study
-from gmmtheory.studies.guidance import GuidanceStudy, guidance_study, overshoot_study
+from gmmtheory.mixture import GaussianMixture, Partition, prior_entropy
 from gmmtheory.mixture_io import load_mixture_file
 from gmmtheory.phase import PhaseDiagram, phase_diagram
-from gmmtheory.report.phase import plot_phase
-from gmmtheory.entropy.rate import binary_mmse, entropy_rate
+from gmmtheory.posterior import (
+    class_posterior,
+    component_log_likelihoods,
+    conditional_denoisers,
+    denoiser,
+    eps_prediction,
+    log_class_posterior,
+    log_density,
+    score,
+)
+from gmmtheory.presets import (
+    PRESETS,
+    Hierarchy,
+    build_preset,
+    empirical,
+    hierarchical,
+    k_classes,
+    random_mixture,
+    two_gaussians,
+)
 from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, get_process
 from gmmtheory.schedules import edm_sigma_grid
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError, version as _version
-
 try:  # the installed distribution's version; the fallback serves a source checkout that was never installed
-    __version__ = _version("gmmtheory")
-except _PackageNotFoundError:  # pragma: no cover - depends on how gmmtheory was put on the path
+    __version__ = version("gmmtheory")
+except PackageNotFoundError:  # pragma: no cover - depends on how gmmtheory was put on the path
     __version__ = "0.1.0"
+
+# studies (floor 5) and figures (floor 6) sit above the library: imported on first use only
+_LAZY = {
+    "GuidanceStudy": "gmmtheory.studies.guidance",
+    "guidance_study": "gmmtheory.studies.guidance",
+    "overshoot_study": "gmmtheory.studies.guidance",
+    "logtime_study": "gmmtheory.studies.logtime",
+    "plot_phase": "gmmtheory.report.phase",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The lazily re-exported studies and figures (``_LAZY``), imported on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gmmtheory' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AgreementResult",
@@ -156,6 +193,9 @@ __all__ = [
     "Flow",
     "GaussianMixture",
     "Hierarchy",
+    "PRESETS",
+    "build_preset",
+    "prior_entropy",
     "Partition",
     "Process",
     "applicable_methods",

@@ -15,7 +15,8 @@ before any trace. Both are checked by counting the ``jax.monitoring`` duration e
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jax.monitoring
 

@@ -1,4 +1,4 @@
-"""How guidance redistributes semantic information over time (THEORY.md §7), with exact mixture scores: the guided
+"""How guidance redistributes semantic information over time (docs/theory.md §7), with exact mixture scores: the guided
 cross-entropy profile and its landmarks.
 
 A guided sampler no longer follows p_t, so the entropy along its trajectories is a cross-entropy

@@ -57,6 +57,7 @@ import numpy as np
 
 from gmmtheory._checks import check_count, check_key
 from gmmtheory._precision import precision_scope
+from gmmtheory._types import PointLabels, Samples, Seed
 
 CovKind = Literal["shared_iso", "class_iso", "class_diag", "shared_full", "class_full"]
 COV_KINDS: tuple[str, ...] = ("shared_iso", "class_iso", "class_diag", "shared_full", "class_full")
@@ -348,7 +349,7 @@ class GaussianMixture:
         w = self.weights[self.weights > 0]
         return float(-np.sum(w * np.log(w)))
 
-    def sample(self, key: jax.Array | int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, key: Seed | None, n: int) -> tuple[Samples, PointLabels]:
         """Draw n samples (x, z) from p_0 with an explicit PRNG key (or an int seed); returns numpy arrays (n, d) and
         (n,)."""
         n = check_count("n", n)

@@ -34,6 +34,23 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from gmmtheory._types import (
+    Basis,
+    BatchTimes,
+    GroupPriors,
+    InBases,
+    Labels,
+    LogProbs,
+    PerComponent,
+    PerComponentPoints,
+    PerGroup,
+    PerPoint,
+    Points,
+    PointsOut,
+    Posterior,
+    Residuals,
+    Scales,
+)
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 from gmmtheory.processes import Process, get_process
 
@@ -72,7 +89,7 @@ def _host_arrays(mixture: GaussianMixture) -> tuple[np.ndarray | None, ...]:
     return mixture.means, log_w, evals, basis, own
 
 
-def to_bases(basis: Array | None, v: Array) -> Array:
+def to_bases(basis: Basis | None, v: Points) -> InBases:
     """Coordinates of v (..., d) in every component basis: (..., K, d), or (..., 1, d) when the basis is shared."""
     if basis is None:
         return v[..., None, :]
@@ -81,7 +98,7 @@ def to_bases(basis: Array | None, v: Array) -> Array:
     return jnp.einsum("...j,kjl->...kl", v, basis)
 
 
-def from_bases(basis: Array | None, r: Array) -> Array:
+def from_bases(basis: Basis | None, r: InBases) -> InBases:
     """Inverse of ``to_bases`` applied per component: (..., K, d) eigen-coordinates → (..., K, d) standard ones."""
     if basis is None:
         return r
@@ -97,7 +114,7 @@ def _a_s2(process: Process, t: object, batch_shape: tuple[int, ...]) -> tuple[Ar
     return a, s * s
 
 
-def residuals(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+def residuals(arr: MixtureArrays, a: Scales, s2: Scales, x: Points) -> tuple[PerComponentPoints, PerComponentPoints]:
     """r_k = U_kᵀ(x − a μ_k) of shape (..., K, d) and c_k = a² λ_k + σ² of shape (..., K, d)."""
     a_ = a[..., None, None]
     r = to_bases(arr.basis, x) - a_ * arr.means_own
@@ -105,7 +122,7 @@ def residuals(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array,
     return r, c
 
 
-def loglik_from_residuals(r: Array, c: Array) -> Array:
+def loglik_from_residuals(r: Residuals, c: Residuals) -> PerComponent:
     """ℓ_k = −½ Σ_j r_kj²/c_kj − ½ Σ_j log c_kj − (d/2) log 2π from ``residuals``' (r, c): (..., K, d) → (..., K)."""
     d = r.shape[-1]
     return -0.5 * jnp.sum(r * r / c, axis=-1) - 0.5 * jnp.sum(jnp.log(c), axis=-1) - 0.5 * d * math.log(2 * math.pi)
@@ -188,13 +205,13 @@ def _prep(mixture: GaussianMixture, process: Process | str, t: object, x: object
     return mixture_arrays(mixture), a, s2, x
 
 
-def component_log_likelihoods(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
+def component_log_likelihoods(mixture: GaussianMixture, process: Process, t: BatchTimes, x: Points) -> PerComponent:
     """ℓ_k(x) = log N(x; a μ_k, a² Σ_k + σ² I) for every component: shape (..., K)."""
     arr, a, s2, x = _prep(mixture, process, t, x)
     return loglik_from_residuals(*residuals(arr, a, s2, x))
 
 
-def group_log_probs(log_p: Array, partition: Partition) -> Array:
+def group_log_probs(log_p: LogProbs, partition: Partition) -> PerGroup:
     """log p(B | x) = logsumexp_{k ∈ B} log p(k | x): (..., K) → (..., M)."""
     mask = jnp.asarray(partition.membership()) > 0
     expanded = jnp.where(mask, log_p[..., :, None], -jnp.inf)
@@ -202,8 +219,8 @@ def group_log_probs(log_p: Array, partition: Partition) -> Array:
 
 
 def log_class_posterior(
-    mixture: GaussianMixture, process: Process, t: object, x: object, partition: Partition | None = None
-) -> Array:
+    mixture: GaussianMixture, process: Process, t: BatchTimes, x: Points, partition: Partition | None = None
+) -> Posterior:
     """log p_t(k | x), shape (..., K); with a partition, log p_t(B | x), shape (..., M)."""
     part = None if partition is None else check_partition(partition, mixture.K)
     arr, a, s2, x = _prep(mixture, process, t, x)
@@ -212,25 +229,29 @@ def log_class_posterior(
 
 
 def class_posterior(
-    mixture: GaussianMixture, process: Process, t: object, x: object, partition: Partition | None = None
-) -> Array:
+    mixture: GaussianMixture, process: Process, t: BatchTimes, x: Points, partition: Partition | None = None
+) -> Posterior:
     """p_t(k | x) (or p_t(B | x) for a partition)."""
     return jnp.exp(log_class_posterior(mixture, process, t, x, partition))
 
 
-def log_density(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
+def log_density(mixture: GaussianMixture, process: Process, t: BatchTimes, x: Points) -> PerPoint:
     """log p_t(x) = logsumexp_k(log π_k + ℓ_k(x)), shape (...)."""
     arr, a, s2, x = _prep(mixture, process, t, x)
     return jax.nn.logsumexp(arr.log_weights + loglik_from_residuals(*residuals(arr, a, s2, x)), axis=-1)
 
 
-def conditional_denoisers(mixture: GaussianMixture, process: Process, t: object, x: object) -> Array:
+def conditional_denoisers(
+    mixture: GaussianMixture, process: Process, t: BatchTimes, x: Points
+) -> PerComponentPoints:
     """x̂_0(x, k) = E[X_0 | X_t = x, Z = k] for every k: shape (..., K, d)."""
     arr, a, s2, x = _prep(mixture, process, t, x)
     return loglik_and_denoisers(arr, a, s2, x)[1]
 
 
-def loglik_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> tuple[Array, Array]:
+def loglik_and_denoisers(
+    arr: MixtureArrays, a: Scales, s2: Scales, x: Points
+) -> tuple[PerComponent, PerComponentPoints]:
     """Component log-likelihoods (..., K) and conditional denoisers (..., K, d)."""
     r, c = residuals(arr, a, s2, x)
     dens = arr.means + from_bases(arr.basis, a[..., None, None] * arr.evals / c * r)
@@ -240,11 +261,11 @@ def loglik_and_denoisers(arr: MixtureArrays, a: Array, s2: Array, x: Array) -> t
 def denoiser(
     mixture: GaussianMixture,
     process: Process,
-    t: object,
-    x: object,
-    label: object | None = None,
+    t: BatchTimes,
+    x: Points,
+    label: Labels | None = None,
     partition: Partition | None = None,
-) -> Array:
+) -> PointsOut:
     """E[X_0 | X_t = x] (label None), E[X_0 | X_t = x, Z = label], or with a partition E[X_0 | X_t = x, Z ∈ B_label].
 
     ``label`` is an int or an integer array broadcastable to x.shape[:-1], with values in 0..K−1 (0..M−1 with a
@@ -268,7 +289,7 @@ def _denoise(mixture: GaussianMixture, arr: MixtureArrays, a: Array, s2: Array, 
     return jnp.einsum("...k,...kd->...d", weights, dens)
 
 
-def group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> np.ndarray:
+def group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> GroupPriors:
     """(M, K) table: log π_k for k in group m (0 for every member if the group has zero mass), −inf outside."""
     part = Partition.identity(mixture.K) if partition is None else partition
     member = part.membership().T > 0  # (M, K)
@@ -279,7 +300,9 @@ def group_log_priors(mixture: GaussianMixture, partition: Partition | None) -> n
     return np.where(member, inside, -np.inf)
 
 
-def score(mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None) -> Array:
+def score(
+    mixture: GaussianMixture, process: Process, t: BatchTimes, x: Points, label: Labels | None = None
+) -> PointsOut:
     """∇_x log p_t(x) = (a x̂_0(x) − x)/σ² (or the class-conditional score when ``label`` is given)."""
     arr, a, s2, x = _prep(mixture, process, t, x, label, None)
     xhat = _denoise(mixture, arr, a, s2, x, label, None)
@@ -287,8 +310,8 @@ def score(mixture: GaussianMixture, process: Process, t: object, x: object, labe
 
 
 def eps_prediction(
-    mixture: GaussianMixture, process: Process, t: object, x: object, label: object | None = None
-) -> Array:
+    mixture: GaussianMixture, process: Process, t: BatchTimes, x: Points, label: Labels | None = None
+) -> PointsOut:
     """ε̂(x) = E[ε | X_t = x] = (x − a x̂_0(x))/σ (class-conditional when ``label`` is given)."""
     arr, a, s2, x = _prep(mixture, process, t, x, label, None)
     xhat = _denoise(mixture, arr, a, s2, x, label, None)

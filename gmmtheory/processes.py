@@ -37,8 +37,7 @@ from jax import Array
 from gmmtheory._checks import check_count, check_finite, check_fraction, check_positive
 from gmmtheory._checks import check_times as check_time_values
 from gmmtheory._precision import precision_scope
-
-ArrayLike = float | np.ndarray | Array
+from gmmtheory._types import Grid, Table, TimeGrid, Times, TimeValues
 
 
 class Process:
@@ -49,53 +48,53 @@ class Process:
     t_max: float = math.inf
 
     # --- to be provided by subclasses -------------------------------------------------------------------------
-    def alpha(self, t: ArrayLike) -> Array:  # pragma: no cover - abstract
+    def alpha(self, t: Times) -> TimeValues:  # pragma: no cover - abstract
         """Signal scale a(t)."""
         raise NotImplementedError
 
-    def sigma(self, t: ArrayLike) -> Array:  # pragma: no cover - abstract
+    def sigma(self, t: Times) -> TimeValues:  # pragma: no cover - abstract
         """Noise scale σ(t)."""
         raise NotImplementedError
 
-    def log_snr(self, t: ArrayLike) -> Array:  # pragma: no cover - abstract
+    def log_snr(self, t: Times) -> TimeValues:  # pragma: no cover - abstract
         """λ(t) = log(a²/σ²)."""
         raise NotImplementedError
 
-    def t_from_log_snr(self, lam: ArrayLike) -> Array:  # pragma: no cover - abstract
+    def t_from_log_snr(self, lam: Times) -> TimeValues:  # pragma: no cover - abstract
         """The time t with λ(t) = lam."""
         raise NotImplementedError
 
     # --- derived ----------------------------------------------------------------------------------------------
-    def snr(self, t: ArrayLike) -> Array:
+    def snr(self, t: Times) -> TimeValues:
         """γ(t) = a(t)²/σ(t)²."""
         return jnp.exp(self.log_snr(t))
 
-    def t_from_snr(self, snr: ArrayLike) -> Array:
+    def t_from_snr(self, snr: Times) -> TimeValues:
         """The time t with γ(t) = snr."""
         return self.t_from_log_snr(jnp.log(jnp.asarray(snr)))
 
-    def t_from_sigma_ve(self, sigma_ve: ArrayLike) -> Array:
+    def t_from_sigma_ve(self, sigma_ve: Times) -> TimeValues:
         """The time whose SNR equals that of VE/EDM (unit data scale) noise level σ: γ = 1/σ²."""
         return self.t_from_log_snr(-2.0 * jnp.log(jnp.asarray(sigma_ve)))
 
-    def convert(self, t: ArrayLike, to: Process) -> Array:
+    def convert(self, t: Times, to: Process) -> TimeValues:
         """Times of process ``to`` with the same SNR as times ``t`` of this process."""
         return to.t_from_log_snr(self.log_snr(t))
 
-    def _elementwise_grad(self, fn, t: ArrayLike) -> Array:
+    def _elementwise_grad(self, fn, t: Times) -> TimeValues:
         t = jnp.asarray(t, dtype=jnp.result_type(float))
         flat = t.reshape(-1)
         return jax.vmap(jax.grad(fn))(flat).reshape(t.shape)
 
-    def dlog_snr_dt(self, t: ArrayLike) -> Array:
+    def dlog_snr_dt(self, t: Times) -> TimeValues:
         """dλ/dt (negative: the SNR falls in forward time)."""
         return self._elementwise_grad(lambda s: self.log_snr(s), t)
 
-    def drift(self, t: ArrayLike) -> Array:
+    def drift(self, t: Times) -> TimeValues:
         """f(t) = d log a/dt, the linear drift coefficient of dX = f X dt + g dW."""
         return self._elementwise_grad(lambda s: jnp.log(self.alpha(s)), t)
 
-    def diffusion_sq(self, t: ArrayLike) -> Array:
+    def diffusion_sq(self, t: Times) -> TimeValues:
         """g(t)² = dσ²/dt − 2 f(t) σ(t)²."""
         dvar = self._elementwise_grad(lambda s: self.sigma(s) ** 2, t)
         return dvar - 2.0 * self.drift(t) * self.sigma(t) ** 2
@@ -150,16 +149,16 @@ class OU(Process):
 
     name = "OU"
 
-    def alpha(self, t: ArrayLike) -> Array:
+    def alpha(self, t: Times) -> TimeValues:
         return jnp.exp(-jnp.asarray(t))
 
-    def sigma(self, t: ArrayLike) -> Array:
+    def sigma(self, t: Times) -> TimeValues:
         return jnp.sqrt(-jnp.expm1(-2.0 * jnp.asarray(t)))
 
-    def log_snr(self, t: ArrayLike) -> Array:
+    def log_snr(self, t: Times) -> TimeValues:
         return -jnp.log(jnp.expm1(2.0 * jnp.asarray(t)))
 
-    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+    def t_from_log_snr(self, lam: Times) -> TimeValues:
         return 0.5 * jax.nn.softplus(-jnp.asarray(lam))
 
 
@@ -183,20 +182,20 @@ class VP(Process):
         if self.beta_max < self.beta_min:
             raise ValueError(f"beta_max must be ≥ beta_min; got beta_max={self.beta_max!r} < {self.beta_min!r}")
 
-    def _B(self, t: ArrayLike) -> Array:
+    def _B(self, t: Times) -> TimeValues:
         t = jnp.asarray(t)
         return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t**2
 
-    def alpha(self, t: ArrayLike) -> Array:
+    def alpha(self, t: Times) -> TimeValues:
         return jnp.exp(-0.5 * self._B(t))
 
-    def sigma(self, t: ArrayLike) -> Array:
+    def sigma(self, t: Times) -> TimeValues:
         return jnp.sqrt(-jnp.expm1(-self._B(t)))
 
-    def log_snr(self, t: ArrayLike) -> Array:
+    def log_snr(self, t: Times) -> TimeValues:
         return -jnp.log(jnp.expm1(self._B(t)))
 
-    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+    def t_from_log_snr(self, lam: Times) -> TimeValues:
         B = jax.nn.softplus(-jnp.asarray(lam))
         db = self.beta_max - self.beta_min
         if db == 0:
@@ -204,7 +203,7 @@ class VP(Process):
         return (jnp.sqrt(self.beta_min**2 + 2.0 * db * B) - self.beta_min) / db
 
     @staticmethod
-    def from_betas(betas: object, name: str = "discrete VP") -> DiscreteVP:
+    def from_betas(betas: Table, name: str = "discrete VP") -> DiscreteVP:
         """Discrete VP from a β table: ᾱ_n = Π_{i ≤ n} (1 − β_i)."""
         b = _check_schedule_table(betas, "betas")
         _check_label(name, "name")
@@ -213,7 +212,7 @@ class VP(Process):
         return DiscreteVP(tuple(np.cumprod(1.0 - b).tolist()), name)
 
     @staticmethod
-    def from_alphas_cumprod(alphas_cumprod: object, name: str = "discrete VP") -> DiscreteVP:
+    def from_alphas_cumprod(alphas_cumprod: Table, name: str = "discrete VP") -> DiscreteVP:
         """Discrete VP from an ᾱ table (strictly decreasing, in (0, 1))."""
         table = _check_schedule_table(alphas_cumprod, "alphas_cumprod")
         return DiscreteVP(tuple(table.tolist()), _check_label(name, "name"))
@@ -266,18 +265,18 @@ class DiscreteVP(Process):
         ab = np.asarray(self.alphas_cumprod)
         return np.arange(ab.size, dtype=np.float64), np.log(ab) - np.log1p(-ab)
 
-    def log_snr(self, t: ArrayLike) -> Array:
+    def log_snr(self, t: Times) -> TimeValues:
         n, lam = self._table
         return jnp.interp(jnp.asarray(t), n, lam)
 
-    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+    def t_from_log_snr(self, lam: Times) -> TimeValues:
         n, table = self._table
         return jnp.interp(jnp.asarray(lam), table[::-1], n[::-1])
 
-    def alpha(self, t: ArrayLike) -> Array:
+    def alpha(self, t: Times) -> TimeValues:
         return jnp.sqrt(jax.nn.sigmoid(self.log_snr(t)))
 
-    def sigma(self, t: ArrayLike) -> Array:
+    def sigma(self, t: Times) -> TimeValues:
         return jnp.sqrt(jax.nn.sigmoid(-self.log_snr(t)))
 
     def first_step_below(self, alpha_bar: float) -> int:
@@ -296,16 +295,16 @@ class VE(Process):
 
     name = "VE"
 
-    def alpha(self, t: ArrayLike) -> Array:
+    def alpha(self, t: Times) -> TimeValues:
         return jnp.ones_like(jnp.asarray(t, dtype=jnp.result_type(float)))
 
-    def sigma(self, t: ArrayLike) -> Array:
+    def sigma(self, t: Times) -> TimeValues:
         return jnp.sqrt(jnp.asarray(t))
 
-    def log_snr(self, t: ArrayLike) -> Array:
+    def log_snr(self, t: Times) -> TimeValues:
         return -jnp.log(jnp.asarray(t))
 
-    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+    def t_from_log_snr(self, lam: Times) -> TimeValues:
         return jnp.exp(-jnp.asarray(lam))
 
 
@@ -323,16 +322,16 @@ class EDM(Process):
     def __post_init__(self) -> None:
         check_positive("sigma_data", self.sigma_data)
 
-    def alpha(self, t: ArrayLike) -> Array:
+    def alpha(self, t: Times) -> TimeValues:
         return jnp.full_like(jnp.asarray(t, dtype=jnp.result_type(float)), self.sigma_data)
 
-    def sigma(self, t: ArrayLike) -> Array:
+    def sigma(self, t: Times) -> TimeValues:
         return jnp.asarray(t, dtype=jnp.result_type(float))
 
-    def log_snr(self, t: ArrayLike) -> Array:
+    def log_snr(self, t: Times) -> TimeValues:
         return 2.0 * (math.log(self.sigma_data) - jnp.log(jnp.asarray(t)))
 
-    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+    def t_from_log_snr(self, lam: Times) -> TimeValues:
         return self.sigma_data * jnp.exp(-0.5 * jnp.asarray(lam))
 
     def __repr__(self) -> str:
@@ -346,17 +345,17 @@ class Flow(Process):
     name = "Flow"
     t_max = 1.0
 
-    def alpha(self, t: ArrayLike) -> Array:
+    def alpha(self, t: Times) -> TimeValues:
         return 1.0 - jnp.asarray(t)
 
-    def sigma(self, t: ArrayLike) -> Array:
+    def sigma(self, t: Times) -> TimeValues:
         return jnp.asarray(t, dtype=jnp.result_type(float))
 
-    def log_snr(self, t: ArrayLike) -> Array:
+    def log_snr(self, t: Times) -> TimeValues:
         t = jnp.asarray(t)
         return 2.0 * (jnp.log1p(-t) - jnp.log(t))
 
-    def t_from_log_snr(self, lam: ArrayLike) -> Array:
+    def t_from_log_snr(self, lam: Times) -> TimeValues:
         return jax.nn.sigmoid(-0.5 * jnp.asarray(lam))
 
 
@@ -382,7 +381,7 @@ def _factors_kernel(process: Process, t: Array) -> dict[str, Array]:
     }
 
 
-def time_factors(process: Process, times: object) -> dict[str, np.ndarray]:
+def time_factors(process: Process, times: TimeGrid) -> dict[str, Grid]:
     """Everything a rate or a sampler needs at ``times`` (1-D), as float64 numpy: a, σ², γ, dγ/dt, dλ/dt,
     d log σ/dt, da/dt, dσ²/dt, and the SDE coefficients f = d log a/dt, g² = dσ²/dt − 2fσ².
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from gmmtheory._checks import check_count, check_finite, check_positive
 from gmmtheory._precision import precision_scope
+from gmmtheory._types import Grid, GridOut, NpValues, TimeGrid, Times
 from gmmtheory.processes import Process, check_process
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 DEFAULT_LOG_SNR = (10.0, -10.0, 21)  # λ from +10 (nearly clean) to −10 (nearly pure noise), step 1
 
 
-def edm_sigma_grid(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> np.ndarray:
+def edm_sigma_grid(n_steps: int, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Grid:
     """EDM's sampling grid σ_i = (σ_max^{1/ρ} + i/(N−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0..N−1 (decreasing).
 
     N = ``n_steps`` ≥ 2 values from σ_max down to σ_min, without a trailing 0 (a sampler appends σ_N = 0)."""
@@ -62,7 +63,7 @@ def log_snr_range(process: Process | str) -> tuple[float, float]:
     return (min(lo, hi), max(lo, hi))
 
 
-def time_to_log_snr(process: Process | str, t: object) -> np.ndarray:
+def time_to_log_snr(process: Process | str, t: TimeGrid) -> Grid:
     """λ(t) = log(a_t²/σ_t²) at the times ``t`` (scalar or array, not validated) as a float64 1-D array (+inf where
     σ_t = 0)."""
     process = check_process(process)
@@ -83,7 +84,7 @@ def log_snr_to_time(process: Process | str, lam: float) -> float:
         return float(process.t_from_log_snr(jnp.asarray(lam)))
 
 
-def log_snr_to_ou_time(lam: object) -> np.ndarray:
+def log_snr_to_ou_time(lam: Times) -> NpValues:
     """OU time of log-SNR λ: t = ½ log(1 + e^{−λ}) (float64, elementwise)."""
     return 0.5 * np.logaddexp(0.0, -np.asarray(lam, dtype=np.float64))
 
@@ -97,7 +98,7 @@ def ou_time_to_time(process: Process | str, t_ou: float) -> float:
     return log_snr_to_time(process, lam)
 
 
-def default_times(process: Process | str) -> np.ndarray:
+def default_times(process: Process | str) -> Grid:
     """The default time grid of ``process``: t = process.t_from_log_snr(λ) at λ = 10, 9, …, −10 (``DEFAULT_LOG_SNR``),
     increasing; times outside [t_min, t_max] or repeated (a discrete schedule clips λ to its table) are dropped."""
     process = check_process(process)
@@ -108,7 +109,7 @@ def default_times(process: Process | str) -> np.ndarray:
     return np.unique(t)
 
 
-def time_grid(process: Process | str, t: object = None, name: str = "t") -> np.ndarray:
+def time_grid(process: Process | str, t: TimeGrid | None = None, name: str = "t") -> GridOut:
     """``t`` checked against the time domain of ``process`` (``Process.check_times``, errors naming ``name``), or
     ``default_times(process)`` when ``t`` is None."""
     process = check_process(process)

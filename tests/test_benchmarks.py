@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 import gmmtheory as gt
-from benchmarks import _naive, agreement
-from benchmarks import run_all
+from benchmarks import _naive, agreement, run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 OU = gt.OU()
@@ -35,6 +34,7 @@ def quick_run(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_quick_run_covers_every_module_and_row(quick_run):
     assert set(quick_run["modules"]) == set(run_all.benchmark_modules())
     for name, res in quick_run["modules"].items():
@@ -45,6 +45,7 @@ def test_quick_run_covers_every_module_and_row(quick_run):
             assert r.get("recompiles") in (None, 0), (name, r["benchmark"], r["recompiles"])  # no recompilation
 
 
+@pytest.mark.slow
 def test_quick_run_estimates_agree_with_naive(quick_run):
     """Every Monte Carlo comparison in the smoke run agreed within 4 combined standard errors."""
     em = quick_run["modules"]["entropy_methods"]["detail"]
@@ -57,6 +58,7 @@ def test_quick_run_estimates_agree_with_naive(quick_run):
     assert max(wf["phase"]["max_abs_diff"].values()) < 1e-8
 
 
+@pytest.mark.slow
 def test_from_json_rewrites_only_its_block(quick_run, tmp_path):
     saved = tmp_path / "run.json"
     saved.write_text(json.dumps(quick_run))
@@ -72,6 +74,7 @@ def test_from_json_rewrites_only_its_block(quick_run, tmp_path):
     assert block.count("\n| ") == n_rows + 1  # header + one line per row
 
 
+@pytest.mark.slow
 def test_from_json_rejects_missing_markers(quick_run, tmp_path):
     saved = tmp_path / "run.json"
     saved.write_text(json.dumps(quick_run))
@@ -122,6 +125,7 @@ def test_naive_phase_cells_match_library():
         np.testing.assert_allclose(ref["bayes_error"][i], gt.bayes_error(mix, OU, t).value, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_naive_denoiser_matches_exact_posterior_mean():
     mix = gt.random_mixture(jax.random.PRNGKey(0), 3, 5, "class_full")
     x = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (7, 5), dtype=np.float64)) * 2

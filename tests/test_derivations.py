@@ -20,6 +20,7 @@ def derivations_path():
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.slow
 def test_derivation_runs_and_renders(name, tmp_path, derivations_path):
     module = importlib.import_module(name)
     text = module.main(tmp_path)  # raises AssertionError if any symbolic or numerical check fails

@@ -24,6 +24,7 @@ def profiles():
     return {w: G.guided_profile(MIX, w=w, label="prior", **KW) for w in (1.0, 3.0)}
 
 
+@pytest.mark.slow
 def test_w1_profile_is_the_unguided_entropy(profiles):
     p = profiles[1.0]
     H = gt.class_entropy(MIX, gt.OU(), p.t_ou).value  # independent: binary-channel quadrature
@@ -33,6 +34,7 @@ def test_w1_profile_is_the_unguided_entropy(profiles):
     assert p.error_rate < 1e-3 and abs(p.frequencies["soft"][0] - 0.5) < 4 * p.frequencies["stderr"][0]
 
 
+@pytest.mark.slow
 def test_guidance_moves_the_window_earlier(profiles):
     lo, hi = profiles[1.0].landmarks, profiles[3.0].landmarks
     assert hi["half_t"] > lo["half_t"] + 4 * (lo["half_t_err"] + hi["half_t_err"])
@@ -80,6 +82,7 @@ def test_guided_profile_validates_before_jit():
     assert sampler_kernel._cache_size() == before
 
 
+@pytest.mark.slow
 def test_study_rows_and_cli(capsys, tmp_path):
     cases = {"two": (MIX, None)}
     st = S.guidance_study(cases, ws=(1.0, 2.0), intervals=("all", "window"), n_samples=256, n_steps=40)
@@ -102,6 +105,7 @@ def test_study_rows_and_cli(capsys, tmp_path):
         cli_guidance.cmd_guidance(args)
 
 
+@pytest.mark.slow
 def test_section_writes_figures_and_numbers(tmp_path):
     md = section_guidance(tmp_path, "smoke")  # the smallest size: d = 64, 128 samples, w ∈ {1, 3}
     assert md.startswith("## Guidance")
@@ -110,6 +114,7 @@ def test_section_writes_figures_and_numbers(tmp_path):
     assert "exact φ" in md and "| 64 | ode |" in md
 
 
+@pytest.mark.slow
 def test_profile_is_frozen_with_a_short_repr(profiles):
     p = profiles[3.0]
     assert "array" not in repr(p) and "w=3" in repr(p)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import math
 import re
-import time
 import warnings
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import numpy as np
 import pytest
 
 import gmmtheory as gt
-from gmmtheory.compilation import count_compilations
 from gmmtheory import phase
 from gmmtheory._checks import check_key
+from gmmtheory.compilation import count_compilations
 from gmmtheory.mixture_io import load_mixture_file
 
 BAD_REALS = ["a", None, 1j, True, float("nan"), float("inf")]
@@ -99,7 +98,8 @@ _KEY_CALLS = {
                          ids=["zeros2x2", "float2", "int64x2", "uint32x3", "True", "str", "float"])
 @pytest.mark.parametrize("fn", sorted(_KEY_CALLS))
 def test_bad_keys_are_refused_naming_key(fn, bad):
-    with count_compilations() as counts, pytest.raises(ValueError, match=r"^key must be an int seed, a typed key .* or a raw uint32 key"):
+    with (count_compilations() as counts,
+          pytest.raises(ValueError, match=r"^key must be an int seed, a typed key .* or a raw uint32 key")):
         _KEY_CALLS[fn](bad)
     assert counts == {"traces": 0, "compiles": 0}  # before any jit work
 
@@ -206,6 +206,7 @@ def _parts(cache: Path) -> list[Path]:
     return sorted(cache.rglob("part_*.npz"))
 
 
+@pytest.mark.slow
 def test_cache_part_replaced_by_an_empty_directory_is_recomputed(tmp_path):
     ref = phase.phase_diagram(**_FAST)
     phase.phase_diagram(**_FAST, cache=tmp_path)
@@ -245,14 +246,16 @@ def test_cache_part_replaced_by_a_non_empty_directory_is_refused_naming_it(tmp_p
 
 # ------------------------------------------------------------------------------------------------ rate work limit
 def test_entropy_rate_refuses_huge_n_samples_before_allocating():
-    with count_compilations() as counts, pytest.raises(ValueError, match=r"^n_samples=1099511627776 over 1 time\(s\) with method='denoiser_gap'"
-                                         r".*limit max_work=1e\+13"):
+    with (count_compilations() as counts,
+          pytest.raises(ValueError, match=r"^n_samples=1099511627776 over 1 time\(s\) with method='denoiser_gap'"
+                                          r".*limit max_work=1e\+13")):
         gt.entropy_rate(_TWO, gt.OU(), 1.0, method="denoiser_gap", n_samples=2**40)
     with pytest.raises(ValueError, match=r"method='autodiff'.*max_work"):
         gt.entropy_rate(_TWO, gt.OU(), 1.0, method="autodiff", n_samples=2**40)
     assert counts == {"traces": 0, "compiles": 0}
 
 
+@pytest.mark.slow
 def test_entropy_rate_max_work_keyword():
     # documented cost: 8 × the Monte Carlo entropy's n·T·K·(3d + 30 + 2M) + n·20d with n = 256, T = 2, K = 2, d = 4
     work = 8 * (256 * 2 * 2 * (3 * 4 + 30) + 256 * 20 * 4)

@@ -1,4 +1,4 @@
-"""The log-time concentration study: relative width → 0 in OU time, constant in EDM σ (THEORY §6)."""
+"""The log-time concentration study: relative width → 0 in OU time, constant in EDM σ (docs/theory.md §6)."""
 
 import math
 
@@ -15,6 +15,7 @@ def table():
                          mc_dims=(10**2, 10**5), n_samples=2**11, n_grid=61)
 
 
+@pytest.mark.slow
 def test_two_gaussians_concentrate_in_log_time_only(table):
     tg = table.select("two_gaussians")
     assert np.allclose(tg["fwhm_ou"], 1.3108770721542604, atol=1e-6)  # width independent of d
@@ -29,6 +30,7 @@ def test_two_gaussians_concentrate_in_log_time_only(table):
     assert tg["peak_sigma_edm"][-1] / tg["peak_sigma_edm"][-2] == pytest.approx(math.sqrt(1e3), rel=2e-3)
 
 
+@pytest.mark.slow
 def test_other_models_and_markdown(table):
     cov = table.select("covariance_only")
     rel = cov["rel_width_ou"][cov["d"] >= 1e3]  # d = 10: the half maximum lies beyond t = 0 (nan)

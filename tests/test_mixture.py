@@ -111,6 +111,7 @@ def test_data_covariance_formula(form):
 
 
 @pytest.mark.parametrize("form", list(FORMS))
+@pytest.mark.slow
 def test_sample_moments_match(form):
     """Sample mean, covariance and class frequencies agree with the truth within 5 estimated standard errors."""
     raw, _, dense = FORMS[form]
@@ -482,6 +483,7 @@ def test_random_mixture(cov_kind):
     np.testing.assert_allclose(mix.weights, np.full(3, 1 / 3))
 
 
+@pytest.mark.slow
 def test_random_mixture_dirichlet_and_mean_scale():
     mix = gt.random_mixture(jax.random.key(5), 6, 2, cov_kind="class_iso", mean_scale=100.0, dirichlet=0.5)
     assert np.all(mix.weights > 0) and mix.weights.sum() == pytest.approx(1.0, abs=1e-12)

@@ -9,17 +9,20 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
 import gmmtheory as gt
 from gmmtheory import cli
 
 
+@pytest.mark.slow
 def test_import_does_not_pull_torch_or_diffusers():
     code = "import sys, gmmtheory; bad = [m for m in ('torch', 'diffusers', 'sklearn') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 
 
+@pytest.mark.slow
 def test_default_jax_config_gives_float64_results_without_warnings():
     # a user's script does not enable x64: results must be the float64 ones this suite computes (x64 on, conftest),
     # with no dtype-truncation warning on the way
@@ -63,6 +66,7 @@ def test_cli_entropy_json_matches_library(capsys):
     assert [r["t"] for r in rows] == [0.5, 1.5]
 
 
+@pytest.mark.slow
 def test_cli_mixture_file_and_csv(tmp_path, capsys):
     path = tmp_path / "mix.json"
     path.write_text(json.dumps({"means": [[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0]], "cov": [1.0, 0.5, 2.0]}))
@@ -79,11 +83,13 @@ def test_cli_bad_input_is_a_clear_error(capsys):
     assert "--t must be" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_module_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "gmmtheory", "--help"], capture_output=True, text=True, check=True)
     assert "report" in out.stdout and "examples" in out.stdout
 
 
+@pytest.mark.slow
 def test_report_quick(tmp_path, monkeypatch):
     from gmmtheory.report import writer
     from gmmtheory.report.writer import write_report
@@ -99,7 +105,7 @@ def test_report_quick(tmp_path, monkeypatch):
     for heading in ("## Entropy and its rate", "## Log-time concentration (VP vs EDM)",
                     "## Partition entropies of a hierarchical mixture", "## Classes that differ only in covariance"):
         assert heading in text
-    assert "THEORY §6 checks" in text and "| two_gaussians | classes |" in text
+    assert "docs/theory.md §6 checks" in text and "| two_gaussians | classes |" in text
 
 
 def test_report_bridge_section_without_torch(tmp_path, monkeypatch):
@@ -145,8 +151,10 @@ def test_dependencies_core_extras_and_package_data():
     assert "jaxlib" not in core  # jax pulls the matching jaxlib
     assert "sympy" not in core  # only derivations/ uses it
     assert core["scipy"] == ">=1.12"  # scipy.optimize.isotonic_regression
-    assert set(core) == {"jax", "numpy", "scipy", "matplotlib", "tqdm"}
+    assert set(core) == {"jax", "numpy", "scipy", "matplotlib", "tqdm", "jaxtyping"}  # jaxtyping: shape annotations
     extras = project["optional-dependencies"]
+    test = _names(extras["test"])
+    assert {"pytest", "hypothesis", "ruff", "import-linter", "beartype"} <= set(test)  # the house rules, shape checks
     assert _names(extras["derivations"]) == {"sympy": ">=1.12"}
     assert "gmmtheory[derivations]" in _names(extras["test"])  # the test suite runs the derivations
     assert project["license"] == {"text": "MIT"}
@@ -176,6 +184,7 @@ def test_version_comes_from_the_installed_distribution():
     assert gt.__version__ == version("gmmtheory") == _pyproject()["project"]["version"]
 
 
+@pytest.mark.slow
 def test_derivation_tests_skip_without_sympy():
     code = ("import sys; sys.modules['sympy'] = None; import pytest; "
             "sys.exit(pytest.main(['-q', '-rs', '-p', 'no:cacheprovider', 'tests/test_derivations.py']))")

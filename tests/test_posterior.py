@@ -56,10 +56,11 @@ def make(form: str, weights=WEIGHTS):
     return gt.GaussianMixture(MEANS, raw, weights), dense
 
 
-# processes with one interior time each, and their closed-form (a, σ) (THEORY.md §2)
+# processes with one interior time each, and their closed-form (a, σ) (docs/theory.md §2)
 PROCS = [
     (gt.OU(), 0.4, lambda t: (math.exp(-t), math.sqrt(1 - math.exp(-2 * t)))),
-    (gt.VP(), 0.3, lambda t: (math.exp(-0.5 * (0.1 * t + 9.95 * t * t)), math.sqrt(1 - math.exp(-(0.1 * t + 9.95 * t * t))))),
+    (gt.VP(), 0.3, lambda t: (math.exp(-0.5 * (0.1 * t + 9.95 * t * t)),
+                              math.sqrt(1 - math.exp(-(0.1 * t + 9.95 * t * t))))),
     (gt.VE(), 1.5, lambda t: (1.0, math.sqrt(t))),
     (gt.EDM(sigma_data=0.5), 0.7, lambda t: (0.5, t)),
     (gt.Flow(), 0.6, lambda t: (1 - t, t)),
@@ -150,6 +151,7 @@ def test_log_density_matches_scipy_mixture(form, proc, t, ab):
                                rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_log_density_integrates_to_one_in_1d():
     """A normalisation check in d = 1 by quadrature: ∫ p_t(x) dx = 1."""
     mix = gt.GaussianMixture(np.array([[-2.0], [0.5], [3.0]]), np.array([0.3, 1.0, 0.1]), [0.2, 0.5, 0.3])
@@ -192,6 +194,7 @@ def test_unconditional_denoiser_score_eps(form, proc, t, ab):
 
 
 @pytest.mark.parametrize("form", ["class_iso", "shared_full", "class_full", "points"])
+@pytest.mark.slow
 def test_score_is_gradient_of_log_density(form):
     mix, _ = make(form)
     proc, t = gt.VP(), 0.35
@@ -256,6 +259,7 @@ PART = gt.Partition([[0, 2], [1]])
 
 
 @pytest.mark.parametrize("form", ["shared_iso", "class_diag", "class_full"])
+@pytest.mark.slow
 def test_group_posterior_is_sum(form):
     mix, dense = make(form)
     proc, t, ab = PROCS[0]
@@ -311,6 +315,7 @@ def test_partition_and_label_validation():
 
 
 # ------------------------------------------------------------------------------------------------- stability
+@pytest.mark.slow
 def test_well_separated_classes_are_stable():
     """|μ| ~ 1e3: likelihood differences of ~1e6 nats must not give NaN; log posteriors stay exact."""
     m = np.full(D, 500.0)  # |m| = 1e3
@@ -357,6 +362,7 @@ def test_tiny_weights_are_stable(tiny):
                                ref_cond_denoisers(x, a, s, dense)[:, 0], rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_zero_weight_component():
     mix, dense = make("class_diag", weights=[0.0, 0.6, 0.4])
     proc, t, ab = PROCS[0]
@@ -381,6 +387,7 @@ def test_conditional_denoiser_of_zero_weight_component():
 
 
 # -------------------------------------------------------------------------------------- shapes, jit, vmap
+@pytest.mark.slow
 def test_batch_shapes():
     mix, dense = make("class_full")
     proc, t, ab = PROCS[0]
@@ -419,6 +426,7 @@ def test_time_array_broadcasts_against_batch():
         np.testing.assert_allclose(got_d[i], xh, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_jit_and_vmap():
     mix, _ = make("class_full")
     proc = gt.OU()

@@ -1,8 +1,9 @@
 """Forward processes: closed forms, SNR bookkeeping, conversions, SDE coefficients, discrete schedules, validation.
 
 Every expected value is computed independently of ``gmmtheory.processes``: closed forms written with ``math`` /
-numpy (the table in THEORY.md §2 and the processes docstring), numpy cumulative products of β tables, central
-finite differences of those closed forms, and the published numbers of THEORY.md §9 and k-diffusion (SD1.5 σ range).
+numpy (the table in docs/theory.md §2 and the processes docstring), numpy cumulative products of β tables, central
+finite differences of those closed forms, and the published numbers of docs/theory.md §9 and k-diffusion (SD1.5 σ
+range).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _disc_log_snr_table(p: gt.DiscreteVP) -> np.ndarray:
 
 
 def ref_alpha_sigma(p: gt.Process, t) -> tuple[np.ndarray, np.ndarray]:
-    """(a(t), σ(t)) from the closed forms of THEORY.md §2, in numpy, independent of the library."""
+    """(a(t), σ(t)) from the closed forms of docs/theory.md §2, in numpy, independent of the library."""
     t = np.asarray(t, dtype=np.float64)
     if isinstance(p, gt.OU):
         return np.exp(-t), np.sqrt(1.0 - np.exp(-2.0 * t))
@@ -210,7 +211,7 @@ def test_convert_is_a_group_action():
 
 # ---------------------------------------------------------------------------------------------- OU ↔ VE / EDM
 def test_ou_ve_relation():
-    """OU time and VE σ (unit data scale) correspond by t = ½ log(1 + σ²) (THEORY.md §2)."""
+    """OU time and VE σ (unit data scale) correspond by t = ½ log(1 + σ²) (docs/theory.md §2)."""
     sig = np.array([0.002, 0.1, 0.5, 1.0, 3.0, 80.0])
     expected = 0.5 * np.log1p(sig**2)
     np.testing.assert_allclose(np.asarray(gt.VE().convert(sig**2, gt.OU())), expected, rtol=1e-10)
@@ -233,7 +234,7 @@ def test_edm_sigma_data_scaling():
 
 @pytest.mark.parametrize("Lam, tS, step", [(7.66, 1.018, 446), (16.72, 1.408, 526), (60.52, 2.052, 635)])
 def test_ou_speciation_time_maps_to_ddpm_step(Lam, tS, step):
-    """THEORY.md §9 / Biroli et al. Table 1: t_S = ½ log Λ (OU), where a² = 1/Λ; the same SNR on the linear DDPM
+    """docs/theory.md §9 / Biroli et al. Table 1: t_S = ½ log Λ (OU), where a² = 1/Λ; the same SNR on the linear DDPM
     schedule lies between steps 445 and 446 (resp. 525/526, 634/635), the first step with ᾱ < 1/Λ."""
     assert float(gt.OU().alpha(tS)) ** 2 == pytest.approx(1 / Lam, rel=2e-3)
     n = float(gt.OU().convert(0.5 * math.log(Lam), gt.VP.ddpm_linear()))
@@ -270,8 +271,13 @@ def test_discrete_vp_drift_by_finite_differences():
     p = gt.VP.ddpm_linear()
     t = np.array([10.3, 400.5, 900.7])  # inside integer segments, where λ is linear
     h = 1e-5
-    log_a = lambda s: np.log(ref_alpha_sigma(p, s)[0])
-    var = lambda s: ref_alpha_sigma(p, s)[1] ** 2
+
+    def log_a(s):
+        return np.log(ref_alpha_sigma(p, s)[0])
+
+    def var(s):
+        return ref_alpha_sigma(p, s)[1] ** 2
+
     f_fd = (log_a(t + h) - log_a(t - h)) / (2 * h)
     g2_fd = (var(t + h) - var(t - h)) / (2 * h) - 2 * f_fd * var(t)
     np.testing.assert_allclose(np.asarray(p.drift(t)), f_fd, rtol=1e-6)
@@ -298,7 +304,7 @@ def test_ddpm_linear_table():
 
 @pytest.mark.parametrize("Lam, step", [(7.66, 446), (16.72, 526), (60.52, 635)])
 def test_ddpm_first_step_below_theory_table(Lam, step):
-    """THEORY.md §9: for the linear DDPM schedule the first step with ᾱ < 1/Λ is 446, 526, 635."""
+    """docs/theory.md §9: for the linear DDPM schedule the first step with ᾱ < 1/Λ is 446, 526, 635."""
     p = gt.VP.ddpm_linear()
     assert p.first_step_below(1.0 / Lam) == step
     ab = np.cumprod(1 - DDPM_BETAS)

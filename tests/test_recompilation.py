@@ -46,6 +46,7 @@ def _grids(T: int, n: int) -> list[np.ndarray]:
     return [np.linspace(0.05 + 0.1 * i, 3.0 + i, T) for i in range(n)]
 
 
+@pytest.mark.slow
 def test_montecarlo_entropy_sweep():
     mixes = [gt.random_mixture(jax.random.PRNGKey(i), 3, 16, "class_full") for i in range(4)]
     diag = [gt.random_mixture(jax.random.PRNGKey(10 + i), 3, 16, "class_diag") for i in range(3)]
@@ -73,6 +74,7 @@ def test_montecarlo_entropy_sweep():
     assert montecarlo._mc_kernel._cache_size() == size
 
 
+@pytest.mark.slow
 def test_reduced_and_quadrature_sweeps():
     shared = [gt.k_classes(4, 32, mu=m) for m in (0.5, 1.0, 1.5, 2.0)]
     iso = [gt.GaussianMixture(np.eye(3, 32) * m, np.array([0.5, 1.0, 2.0])) for m in (1.0, 2.0, 3.0)]
@@ -89,6 +91,7 @@ def test_reduced_and_quadrature_sweeps():
 
 
 @pytest.mark.parametrize("method", ["closed_form", "denoiser_gap", "autodiff"])
+@pytest.mark.slow
 def test_entropy_rate_sweep(method):
     if method == "closed_form":
         mixes = [gt.two_gaussians(64, mu=m) for m in (0.5, 1.0, 1.5)]
@@ -103,6 +106,7 @@ def test_entropy_rate_sweep(method):
     )
 
 
+@pytest.mark.slow
 def test_phase_diagram_sweeps():
     t = np.linspace(0.05, 6.0, 32)
     def kclasses(mus):
@@ -119,6 +123,7 @@ def test_phase_diagram_sweeps():
     )
 
 
+@pytest.mark.slow
 def test_sampler_sweep():
     mixes = [gt.random_mixture(jax.random.PRNGKey(i), 3, 16, "class_full") for i in range(4)]
     def sim(i, **kw):

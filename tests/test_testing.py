@@ -54,12 +54,16 @@ def test_entropy_assertions_reject_bad_curves():
         gtt.assert_entropy_valid(EntropyResult(t, np.array([0.1, 0.3, 0.8]), np.zeros(3), "quadrature"), np.log(2))
 
 
+@pytest.mark.slow
 def test_assert_denoiser_matches_catches_a_wrong_denoiser():
     mix = gt.k_classes(3, 5, mu=0.8)
     proc, t = gt.OU(), 0.7
     gtt.assert_denoiser_matches(lambda x, s: gt.denoiser(mix, proc, s, x), mix, proc, t, key=1)
     gtt.assert_denoiser_matches(lambda x, s: gt.denoiser(mix, proc, s, x, 2), mix, proc, t, key=1, label=2)
-    wrong = lambda x, s: np.asarray(gt.denoiser(mix, proc, s, x)) * 1.01  # 1 % off in scale
+
+    def wrong(x, s):  # 1 % off in scale
+        return np.asarray(gt.denoiser(mix, proc, s, x)) * 1.01
+
     with pytest.raises(AssertionError, match="denoiser differs"):
         gtt.assert_denoiser_matches(wrong, mix, proc, t, key=1)
 
@@ -149,6 +153,7 @@ def _fails(fn, *args, **kwargs) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_assert_denoiser_matches_with_x64_off_accepts_exact_denoisers_and_rejects_wrong_ones():
     # Before the fix the expected value was computed in float32 under jax's defaults and compared at rtol 1e-6:
     # exact float64 denoisers failed on a sixth of these configurations.
@@ -176,6 +181,7 @@ def test_assert_denoiser_matches_with_x64_off_accepts_exact_denoisers_and_reject
     assert not accepted_wrong_f32, f"0.1 % wrong float32 denoiser accepted on {accepted_wrong_f32}"
 
 
+@pytest.mark.slow
 def test_assert_denoiser_matches_tolerance_follows_the_output_dtype():
     mix = gt.k_classes(3, 5, mu=0.8)
     proc, t = gt.OU(), 0.7
@@ -241,6 +247,7 @@ def test_float32_results_pass_the_assertions_within_their_rounding():
         gtt.assert_entropy_valid(EntropyResult(t, np.float32([0.1, 0.2, 0.7]), np.zeros(3), "exact"), np.log(2.0))
 
 
+@pytest.mark.slow
 def test_import_without_hypothesis_gives_an_install_hint():
     code = ("import sys; sys.modules['hypothesis'] = None\n"
             "try:\n    import gmmtheory.testing\nexcept ImportError as e:\n"

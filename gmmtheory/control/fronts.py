@@ -22,6 +22,7 @@ from gmmtheory.control.metrics import covariance_traces, label_moments, paired_d
 from gmmtheory.control.theory import theory_window
 from gmmtheory.control.windows import Window
 from gmmtheory.dynamics import check_interval, semantic_basis, simulate
+from gmmtheory.guidance import EDM2_INTERVAL
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 from gmmtheory.posterior import group_log_priors
 
@@ -36,7 +37,6 @@ __all__ = [
     "mark_front",
 ]
 
-EDM2_INTERVAL = (0.28 / 0.5, 2.9 / 0.5)  # EDM2's guidance interval (σ_data = 0.5) in unit-data σ
 
 
 def check_guidance_scales(w: object) -> tuple[float, ...]:

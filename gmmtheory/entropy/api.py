@@ -53,6 +53,7 @@ import numpy as np
 
 from gmmtheory._checks import check_choice, check_count, check_key
 from gmmtheory._precision import PRECISIONS, check_precision, in_float64, precision_scope  # noqa: F401 - re-exported
+from gmmtheory._types import Seed, TimeGrid
 from gmmtheory.entropy import montecarlo, quadrature, reduced
 from gmmtheory.entropy.functionals import FUNCTIONALS, membership_or_none, n_groups
 from gmmtheory.entropy.result import EntropyResult, flag_rare_event
@@ -190,13 +191,13 @@ def _check_inputs(mixture: object, process: object) -> None:
 def posterior_statistic(
     mixture: GaussianMixture,
     process: Process,
-    t: object,
+    t: TimeGrid,
     functional: str,
     *,
     partition: Partition | None = None,
     method: str = "auto",
     n_samples: int | None = None,
-    key: object = None,
+    key: Seed | None = None,
     n_nodes: int = quadrature.DEFAULT_NODES,
     precision: str = "float64",
     max_work: float | None = DEFAULT_MAX_WORK,
@@ -247,12 +248,12 @@ def posterior_statistic(
 def class_entropy(
     mixture: GaussianMixture,
     process: Process,
-    t: object,
+    t: TimeGrid,
     *,
     partition: Partition | None = None,
     method: str = "auto",
     n_samples: int | None = None,
-    key: object = None,
+    key: Seed | None = None,
     precision: str = "float64",
     max_work: float | None = DEFAULT_MAX_WORK,
     warn: bool = True,
@@ -285,7 +286,7 @@ def class_entropy(
 
 
 def mutual_information(
-    mixture: GaussianMixture, process: Process, t: object, *, partition: Partition | None = None, **kwargs
+    mixture: GaussianMixture, process: Process, t: TimeGrid, *, partition: Partition | None = None, **kwargs
 ) -> EntropyResult:
     """I(Z_P; X_t) = H[Z_P] − H[Z_P | X_t] (same arguments as ``class_entropy``)."""
     res = class_entropy(mixture, process, t, partition=partition, **kwargs)
@@ -298,14 +299,14 @@ def mutual_information(
 
 
 def collision_probability(
-    mixture: GaussianMixture, process: Process, t: object, *, partition: Partition | None = None, **kwargs
+    mixture: GaussianMixture, process: Process, t: TimeGrid, *, partition: Partition | None = None, **kwargs
 ) -> EntropyResult:
     """φ(t) = E Σ_B p_t(B | x)²: the probability that two clones split at t end in the same group (φ ≥ e^{−H})."""
     return posterior_statistic(mixture, process, t, "collision", partition=partition, **kwargs)
 
 
 def bayes_error(
-    mixture: GaussianMixture, process: Process, t: object, *, partition: Partition | None = None, **kwargs
+    mixture: GaussianMixture, process: Process, t: TimeGrid, *, partition: Partition | None = None, **kwargs
 ) -> EntropyResult:
     """P_e(t) = 1 − E max_B p_t(B | x): the error of the optimal classifier of Z_P from X_t."""
     res = posterior_statistic(mixture, process, t, "max", partition=partition, **kwargs)

@@ -28,8 +28,8 @@ Precision. In float64 (the default) everything runs in float64. With ``precision
 A_k and B_k (rotations and offsets), the statistics A², AB, B² and both GEMMs run in float32 (about twice the float64
 throughput), while the per-time constants (a, σ, 1/c, log det C_k), the assembly of Q_k from the three contractions,
 the logits, the posterior functional and all reductions stay in float64. The rounding this adds is far below the
-Monte Carlo standard error (measured on identical draws in ``tests/test_montecarlo_kernel.py``); the standard error
-itself is that of the same number of draws.
+Monte Carlo standard error (measured on identical draws in ``tests/entropy/test_montecarlo_kernel.py``); the
+standard error itself is that of the same number of draws.
 
 Draws are stratified by class (an equal number per class, weighted by π_z); they are processed in chunks of
 bounded size: no array larger than chunk × K × max(d, T) (× 3 for the statistics) is held, never O(n · d). The

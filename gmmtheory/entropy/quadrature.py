@@ -26,6 +26,7 @@ import numpy as np
 from jax import Array
 
 from gmmtheory._precision import precision_scope
+from gmmtheory._types import Times, TimeValues
 from gmmtheory.entropy.coordinates import unit_coefficients
 from gmmtheory.entropy.functionals import apply_functional
 from gmmtheory.entropy.moments import log_weights
@@ -43,7 +44,7 @@ def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights / np.sqrt(2.0 * np.pi)
 
 
-def binary_snr(mixture: GaussianMixture, process: Process, t: object) -> Array:
+def binary_snr(mixture: GaussianMixture, process: Process, t: Times) -> TimeValues:
     """Effective SNR s(t) = ¼ a² Δᵀ (a² Σ + σ² I)⁻¹ Δ of a two-class shared-covariance mixture (jit friendly in t).
 
     Computed from the whitened Gram matrix M(t) of the means (``reduced.gram_over_time``) as

@@ -57,6 +57,7 @@ from jax import Array
 from gmmtheory._checks import check_choice, check_count, check_key
 from gmmtheory._chunks import bucket, pad_last
 from gmmtheory._precision import check_precision, precision_scope
+from gmmtheory._types import Grid, NpValues, Seed, Table, TimeGrid, Times, Weights2
 from gmmtheory.entropy.api import DEFAULT_MAX_WORK, _check_inputs, _check_max_work, check_work, estimated_work
 from gmmtheory.entropy.functionals import membership_or_none
 from gmmtheory.entropy.quadrature import binary_snr_weights, gauss_hermite
@@ -90,7 +91,7 @@ def _log_snr_kernel(process: Process, t: Array) -> tuple[Array, Array, Array]:
     return lam, fwd, inv
 
 
-def log_snr_and_slope(process: Process, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def log_snr_and_slope(process: Process, times: Table) -> tuple[Grid, Grid]:
     """λ(t) and dλ/dt (float64 numpy, 1-D), where dλ/dt never overflows or underflows needlessly.
 
     dλ/dt is the forward derivative where it is finite and non-zero, else 1/(dt/dλ) from the inverse map t(λ):
@@ -136,7 +137,7 @@ def _scaled(log_s2: np.ndarray, dlam_dtau: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------------- closed form (K = 2)
-def binary_mmse(s: object, weights: object = None) -> np.ndarray:
+def binary_mmse(s: Times, weights: Weights2 | None = None) -> NpValues:
     """mmse_b(s) = E(X − E[X | Y])² of the ±1 input X with prior (π_0, π_1) over Y = √s X + N (float64 numpy).
 
     Equals 4 E[p_0 p_1] (equal weights: 1 − E tanh(s + √s N)); it is 4π_0π_1 at s = 0 and decays like e^{−s/2}.
@@ -159,7 +160,7 @@ def binary_mmse(s: object, weights: object = None) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)[: flat.size].reshape(s_arr.shape)
 
 
-def binary_snr_of_log_snr(mixture: GaussianMixture, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def binary_snr_of_log_snr(mixture: GaussianMixture, lam: Times) -> tuple[NpValues, NpValues]:
     """s(λ) = Σ_u q_u γ/(γu + 1) and ds/dλ = Σ_u q_u γ/(γu + 1)² (γ = e^λ; float64 numpy, no jax).
 
     u runs over the distinct eigenvalues of the shared Σ and q_u = |P_u m|², m = (μ_0 − μ_1)/2, from the Gram
@@ -260,13 +261,13 @@ def estimated_rate_work(
 def entropy_rate(
     mixture: GaussianMixture,
     process: Process,
-    t: object,
+    t: TimeGrid,
     *,
     wrt: str = "t",
     partition: Partition | None = None,
     method: str = "auto",
     n_samples: int | None = None,
-    key: object = None,
+    key: Seed | None = None,
     precision: str = "float64",
     max_work: float | None = DEFAULT_MAX_WORK,
 ) -> EntropyResult:

@@ -184,7 +184,8 @@ def section_entropy_rate(out: Path, size: str) -> str:
         "## Entropy and its rate",
         "",
         "Two Gaussians ±m, |m|² = d, unit variance, OU time. H[Z | X_t] by binary-channel quadrature and dH/dt in "
-        "closed form (I-MMSE, THEORY §5); landmarks from `gt.all_landmarks(mix, gt.OU())`: t_S = ½ log Λ (dotted), "
+        "closed form (I-MMSE, docs/theory.md §5); landmarks from `gt.all_landmarks(mix, gt.OU())`: "
+        "t_S = ½ log Λ (dotted), "
         "rate peak (triangle), half-entropy time H = ½ log 2 (circle), FWHM window of dH/dt (bar at half maximum).",
         "",
         "![entropy and rate](entropy_rate_two_gaussians.png)",
@@ -266,7 +267,7 @@ def section_logtime(out: Path, size: str) -> str:
         "fixed width, so relative to the growing location t_S ∼ ½ log d the window sharpens. Right: against σ/σ* the "
         "EDM curves also coincide (at large d), so the window scales with σ*: no sharpening.",
         "",
-        f"THEORY §6 checks, measured at d = {d_big:g}: OU rate peak at t_S {'−' if offset < 0 else '+'} "
+        f"docs/theory.md §6 checks, measured at d = {d_big:g}: OU rate peak at t_S {'−' if offset < 0 else '+'} "
         f"{_fmt(abs(offset))} (large-d value: ½ log s* = {_fmt(-const['t_peak_offset_ou'])} below t_S, "
         f"s* = {_fmt(const['s_peak_ou'])}); FWHM in OU t = {_fmt(fwhm_ou)} (binary constant {_fmt(const['fwhm_ou'])}); "
         f"EDM FWHM factor σ_hi/σ_lo = {_fmt(factor)} (binary constant {_fmt(const['fwhm_factor_edm'])}, EDM peak at "

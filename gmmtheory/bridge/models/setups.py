@@ -1,10 +1,10 @@
-"""The paper's set-ups (arXiv 2602.09651, THEORY.md §8) as plain dicts for samplers and the CLI."""
+"""The paper's set-ups (arXiv 2602.09651, docs/theory.md §8) as plain dicts for samplers and the CLI."""
 
 from __future__ import annotations
 
 from typing import Any
 
-# The paper's set-ups (arXiv 2602.09651, THEORY.md §8), as plain dicts for samplers and the CLI.
+# The paper's set-ups (arXiv 2602.09651, docs/theory.md §8), as plain dicts for samplers and the CLI.
 PAPER_SETUPS: dict[str, dict[str, Any]] = {
     "edm2-xs": {
         "cond_pkl": "edm2-img512-xs-2147483-0.045.pkl",

@@ -73,6 +73,7 @@ def test_montecarlo_translation_invariant():
 
 
 # ------------------------------------------------------------------------------------------ item 3: rare events
+@pytest.mark.slow
 def test_rare_event_two_gaussians_honest_or_flagged():
     mix = gt.two_gaussians(1000, mu=0.2)
     t = np.array([0.48, 0.9])
@@ -108,6 +109,7 @@ def _plane_reference(means_w: np.ndarray, weights: np.ndarray, panels: int = 100
     return total
 
 
+@pytest.mark.slow
 def test_rare_event_three_classes_auto_reduced_against_plane_integral():
     rho = 12.0
     ang = 2 * np.pi * np.arange(3) / 3
@@ -138,6 +140,7 @@ CASES = {
 
 @pytest.mark.parametrize("method", list(CASES))
 @pytest.mark.parametrize("process,times", [(EDM, [1e154, 1e200, 1e300]), (VE, [1e300, 1e307, 1.7e308])])
+@pytest.mark.slow
 def test_infinite_noise_gives_the_prior(method, process, times):
     mix = CASES[method]
     H, phi, pe = _limits(mix.weights)
@@ -161,6 +164,7 @@ def test_quadrature_float32_is_float64():
     np.testing.assert_allclose(default.value, ref, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_reduced_float32_within_stderr_of_float64():
     mix = gt.k_classes(3, 16, mu=0.5)
     t = np.array([0.5, 2.0, 4.0, 8.0])

@@ -143,6 +143,7 @@ def _limit_rate_ve(mix: gt.GaussianMixture, n: int, seed: int) -> tuple[float, f
 
 
 @pytest.mark.parametrize("t", [1e-8, 1e-24])
+@pytest.mark.slow
 def test_autodiff_and_gap_at_tiny_ve_time_class_full(t):
     mix = gt.random_mixture(jax.random.PRNGKey(0), 3, 5, "class_full")
     ref, ref_se = _limit_rate_ve(mix, 200_000, 0)  # the rate at t differs from its t → 0 limit by O(t)
@@ -163,6 +164,7 @@ def test_autodiff_at_tiny_ve_time_shared_matches_closed_form():
 
 
 @pytest.mark.parametrize("method", ["autodiff", "denoiser_gap", "closed_form"])
+@pytest.mark.slow
 def test_rate_is_exactly_zero_where_the_snr_underflows(method):
     mix = gt.two_gaussians(4, 0.6)
     r = entropy_rate(mix, gt.OU(), np.array([1e3, 1e4]), method=method, n_samples=2**9)
@@ -229,6 +231,7 @@ def test_binary_snr_is_float64_with_x64_off():
     np.testing.assert_allclose(np.asarray(gt.binary_snr(mix, gt.OU(), t)), ref, rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_index_entropy_and_collapse_time_do_not_depend_on_x64():
     rng = np.random.default_rng(5)
     pts = rng.normal(size=(40, 6))

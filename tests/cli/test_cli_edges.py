@@ -64,6 +64,7 @@ def test_version_flag(capsys):
 
 
 # ------------------------------------------------------------------------- item 17: the envelope, strict JSON
+@pytest.mark.slow
 def test_entropy_json_envelope_matches_quadrature(capsys):
     rc, out, _ = run(capsys, "entropy", "--d", "10", "--t", "0.5,1.5", "--json")
     assert rc == 0
@@ -114,6 +115,7 @@ def test_csv_has_metadata_comments_then_header(capsys):
 
 
 # -------------------------------------------------------------------- item 18: default grid, one range syntax
+@pytest.mark.slow
 def test_default_grid_is_log_snr_mapped_into_each_process(capsys):
     rc, out, _ = run(capsys, "entropy", "--d", "10", "--process", "flow", "--json")
     assert rc == 0  # the old default 0.1:5:12 lies outside flow's [0, 1]
@@ -167,6 +169,7 @@ def test_malformed_json_mixture_names_the_file(capsys, tmp_path):
     assert_one_line_error(*run(capsys, "entropy", "--mixture", str(f)), "broken.json", "JSON")
 
 
+@pytest.mark.slow
 def test_one_class(capsys, tmp_path):
     assert_one_line_error(*run(capsys, "entropy", "--preset", "kclasses", "--K", "1"), "--K")
     f = tmp_path / "one.json"
@@ -183,6 +186,7 @@ def test_argparse_errors_are_one_line(capsys):
     assert len(err) == 1 and "--d" in err[0]
 
 
+@pytest.mark.slow
 def test_bridge_without_torch_gives_install_hint(tmp_path):
     code = ("import sys\n"
             "class NoTorch:  # torch not installed: its import fails as it would then\n"
@@ -199,6 +203,7 @@ def test_bridge_without_torch_gives_install_hint(tmp_path):
 
 
 # ---------------------------------------------------------------------- item 11: options act or are refused
+@pytest.mark.slow
 def test_control_process_converts_the_window(capsys):
     rows = {}
     for proc in ("ou", "ve"):
@@ -259,6 +264,7 @@ def figures(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_rate_figure_labels_marks_and_band(capsys, tmp_path, figures):
     rc, _, _ = run(capsys, "rate", "--d", "10", "--process", "edm", "--t", "0.3:30:9:log", "--wrt", "log_sigma",
                    "--out", str(tmp_path))
@@ -270,6 +276,7 @@ def test_rate_figure_labels_marks_and_band(capsys, tmp_path, figures):
     assert f["band_colours"][0] == f["line_colours"][0]  # the ±2 stderr band takes its curve's colour
 
 
+@pytest.mark.slow
 def test_control_window_writes_a_figure(capsys, tmp_path, figures):
     rc, _, _ = run(capsys, "control", "window", "--d", "8", "--mu", "0.5", "--out", str(tmp_path))
     assert rc == 0
@@ -281,6 +288,7 @@ def test_control_window_writes_a_figure(capsys, tmp_path, figures):
     strict_json((tmp_path / "control_window.json").read_text())
 
 
+@pytest.mark.slow
 def test_guidance_writes_a_figure(capsys, tmp_path, figures):
     rc, out, _ = run(capsys, "guidance", "--preset", "two", "--d", "8", "--w", "1", "--intervals", "all",
                      "--n-samples", "16", "--n-steps", "8", "--out", str(tmp_path), "--json")
@@ -308,6 +316,7 @@ def test_logtime_dims_act_for_every_model_and_mu_is_refused_where_unused(capsys,
     assert_one_line_error(*run(capsys, "logtime", "--models", "covariance_only", "--mu", "2"), "--mu")
 
 
+@pytest.mark.slow
 def test_phase_json_is_strict_with_the_envelope(capsys):
     rc, out, _ = run(capsys, "phase", "--x", "d", "--x-values", "10,100", "--t", "0.5:3:6", "--json", "--no-progress")
     assert rc == 0

@@ -137,6 +137,7 @@ def _naive_entropy(X, y, sigma, n, seed):
     return np.array(out), np.array(se)
 
 
+@pytest.mark.slow
 def test_empirical_entropy_matches_naive_numpy_and_engine(data):
     rng = np.random.default_rng(0)
     idx = np.concatenate([rng.choice(np.flatnonzero(data.labels == k), 10, replace=False) for k in (1, 4, 7)])
@@ -238,6 +239,7 @@ def test_classifier_held_out_accuracy():
 
 
 # ============================================================================================= comparison, JSON
+@pytest.mark.slow
 def test_comparison_json_round_trip_and_files(tiny, tmp_path):
     model, history = tiny
     path = dg.save_model(model, tmp_path / "model.pt", history)

@@ -1,7 +1,7 @@
 """The full-dimensional Monte Carlo kernel: float32 GEMMs on identical draws, bounded memory, input checks.
 
 Correctness of the estimator itself (against quadrature, the reduced method and a naive scipy code) is tested in
-tests/test_entropy.py. Here:
+tests/entropy/test_entropy.py. Here:
 
 - ``precision="float32"`` runs the draws, rotations and contractions in float32 and the rest in float64. Fed the
   *same* draws (float32 normals, ``noise_dtype="float32"``), the float64 kernel and the float32-GEMM kernel must agree
@@ -42,6 +42,7 @@ MIXTURES = _mixtures()
 
 
 @pytest.mark.parametrize("name", list(MIXTURES))
+@pytest.mark.slow
 def test_float32_gemm_matches_float64_on_identical_draws(name, functional="entropy"):
     mix, part = MIXTURES[name]
     memb = None if part is None else part.membership()

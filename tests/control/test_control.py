@@ -28,7 +28,10 @@ def binary_H(s: float) -> float:
     """H of two equiprobable classes at effective SNR s: E log(1 + e^{−L}), L ~ N(2s, 4s) (scipy adaptive quad)."""
     if s <= 0:
         return math.log(2.0)
-    f = lambda z: stats.norm.pdf(z) * np.logaddexp(0.0, -(2 * s + 2 * math.sqrt(s) * z))
+
+    def f(z):
+        return stats.norm.pdf(z) * np.logaddexp(0.0, -(2 * s + 2 * math.sqrt(s) * z))
+
     return integrate.quad(f, -12, 12, epsabs=1e-13, epsrel=1e-12, limit=200)[0]
 
 
@@ -38,7 +41,8 @@ def logistic_curve(u: np.ndarray, c: float = 0.3, w: float = 0.7) -> np.ndarray:
 
 # ==================================================================================================== windows
 def test_window_of_logistic_curve_matches_closed_form():
-    # H(u) logistic in u = log σ: the shortest interval holding f of a symmetric unimodal density is c ± w log((1+f)/(1−f)).
+    # H(u) logistic in u = log σ: the shortest interval holding f of a symmetric unimodal density is
+    # c ± w log((1+f)/(1−f)).
     # On a grid of step h the linear interpolant puts the ends within O(h) of the optimum and the width within O(h²).
     u = np.linspace(-14, 14, 4001)
     h = u[1] - u[0]
@@ -52,13 +56,19 @@ def test_window_of_logistic_curve_matches_closed_form():
         assert win.method == "exact" and math.isnan(win.log_lo_se)
 
 
+@pytest.mark.slow
 def test_window_of_binary_channel_matches_scipy_search():
     # asymmetric curve: H of two Gaussians (|m|² = 16) against σ; reference: adaptive quadrature + brentq + minimise
     m2, f = 16.0, 0.8
     lo_u, hi_u = math.log(1e-2), math.log(1e3)
-    H = lambda u: binary_H(m2 / (1.0 + math.exp(2 * u)))
+
+    def H(u):
+        return binary_H(m2 / (1.0 + math.exp(2 * u)))
+
     h_lo, h_hi = H(lo_u), H(hi_u)
-    F = lambda u: (H(u) - h_lo) / (h_hi - h_lo)
+
+    def F(u):
+        return (H(u) - h_lo) / (h_hi - h_lo)
 
     def width(a):
         target = F(a) + f
@@ -171,6 +181,7 @@ def test_theory_window_levels_and_native_times():
         C.theory_window(mix, sigma_range=(5.0, 1.0))
 
 
+@pytest.mark.slow
 def test_hierarchy_sub_window_is_the_binary_window_of_v():
     # in ±u ± v (u ⊥ v) the v-label given x is exactly two Gaussians ±v: reduced Monte Carlo (hierarchy) against
     # quadrature (two_gaussians(d, mu_sub)); and the coarse level decides at higher σ than the sub level
@@ -189,6 +200,7 @@ def test_hierarchy_sub_window_is_the_binary_window_of_v():
     assert set(tw.windows) == {"classes", "coarse", "sub"}
 
 
+@pytest.mark.slow
 def test_per_class_levels():
     mix = gt.k_classes(3, 8, 0.6)
     tw = C.theory_window(mix, sigma_range=(0.05, 100.0), n_grid=65, n_samples=2**12, n_boot=0)
@@ -227,6 +239,7 @@ def test_recommend_interval_sources_agree():
 
 
 # =================================================================================================== metrics
+@pytest.mark.slow
 def test_sample_metrics_on_exact_samples_match_theory():
     # exact draws from p_0 with their own labels: accuracy = Bayes accuracy Φ(|m|), confidence = E Σ p² = φ(0),
     # within-label variance ratio 1 and a small moment KL
@@ -255,11 +268,13 @@ def test_pareto_marking():
     on = {r["name"]: r["on_front"] for r in rows}
     assert on == {"a": True, "b": False, "c": False, "d": True, "e": False}
     c = rows[2]
-    assert c["dominated_by"] == ["b", "d"] and c["err_gap"] == pytest.approx(0.02) and c["div_gap"] == pytest.approx(0.4)
+    assert (c["dominated_by"] == ["b", "d"] and c["err_gap"] == pytest.approx(0.02)
+            and c["div_gap"] == pytest.approx(0.4))
     e = rows[4]  # CFG curve (a → b by error): interpolate at error 0.07 → 0.3
     assert e["dominated_by"] == ["d"] and e["cfg_div_at_error"] == pytest.approx(0.3)
 
 
+@pytest.mark.slow
 def test_front_invariants_with_exact_sampler():
     mix = gt.two_gaussians(8, 0.4)
     fr = C.fidelity_diversity_front(mix, w=(3.0,), window=(0.5, 4.0), intervals=[(1e3, 1e4)], n_samples=1024,
@@ -314,6 +329,7 @@ def test_entropy_schedule_blends():
     np.testing.assert_allclose(C.entropy_schedule("log_uniform", N, blend=1.0), np.geomspace(smax, smin, N), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_simulate_accepts_custom_sigmas():
     mix = gt.two_gaussians(4, 0.5)
     kw = dict(n_samples=16, n_steps=8, key=3, record=False)
@@ -337,6 +353,7 @@ def test_simulate_accepts_custom_sigmas():
         dyn.simulate(mix, sigmas=[1.0], **kw)
 
 
+@pytest.mark.slow
 def test_schedule_comparison_runs_and_pairs():
     mix = gt.two_gaussians(8, 0.5, weights=np.array([0.7, 0.3]))
     comp = C.schedule_comparison(mix, (4, 8), blends=(1.0,), n_samples=256, n_boot=30, reference_steps=32,
@@ -361,6 +378,7 @@ def test_schedule_comparison_runs_and_pairs():
 
 
 # ========================================================================================== section and CLI
+@pytest.mark.slow
 def test_section_and_cli(tmp_path):
     size = dict(SMOKE, d=8, n_samples=64, n_steps=16, n_edges=1, steps=(4,), sched_n=128, reference_steps=16,
                 blends=(0.0, 0.5), n_boot=10)
@@ -396,6 +414,7 @@ def one_torch_thread():
     torch.set_num_threads(old)
 
 
+@pytest.mark.slow
 def test_bridge_front_matches_jax_front(one_torch_thread):
     torch = pytest.importorskip("torch")
     from gmmtheory.bridge import control as BC

@@ -26,6 +26,7 @@ def test_warn_false_sets_the_flag_without_a_warning():
     np.testing.assert_array_equal(loud.value, quiet.value)  # same draws, same numbers
 
 
+@pytest.mark.slow
 def test_phase_diagram_reports_flagged_cells_once():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

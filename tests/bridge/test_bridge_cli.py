@@ -20,6 +20,7 @@ from gmmtheory.bridge.models import as_edm2_net  # noqa: E402
 from gmmtheory.cli import main  # noqa: E402
 
 
+@pytest.mark.slow
 def test_parser_does_not_import_torch():
     code = ("import sys, gmmtheory.cli as c; c.build_parser().parse_args(['bridge', 'gmm']); "
             "print('torch' in sys.modules)")
@@ -40,6 +41,7 @@ def test_agreement_keeps_only_informative_points():
     assert a["max_z"] == pytest.approx(0.05 / np.sqrt(2e-4))
 
 
+@pytest.mark.slow
 def test_bridge_gmm_writes_table_and_checks(tmp_path, capsys):
     # --steps sets the tracker curves (figure and checks), --steps-list the bias table
     rc = main(["bridge", "gmm", "--d", "8", "--mu", "0.7", "--steps-list", "8", "--n-samples", "32", "--steps", "6",
@@ -85,6 +87,7 @@ def fake_edm2(tmp_path):
         sys.modules.pop(name, None)
 
 
+@pytest.mark.slow
 def test_bridge_edm2_end_to_end_on_exact_mixture(fake_edm2, tmp_path, capsys):
     root, mix = fake_edm2
     out = tmp_path / "out"
@@ -117,6 +120,7 @@ def test_bridge_commands_reject_missing_files(tmp_path, capsys):
     assert "--prompts: need at least two" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_digits_control_command_end_to_end(tmp_path, capsys):
     # an untrained tiny digits model saved as 'gmmtheory bridge digits' would save it; the window comes from its
     # denoiser-gap curve measured on the spot (no --comparison); the plumbing, files and JSON are what is checked
@@ -139,6 +143,7 @@ def test_digits_control_command_end_to_end(tmp_path, capsys):
     assert "--fraction must lie in (0, 1)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_bridge_section_quick(tmp_path):
     # the report's bridge section end to end at its quick size: bias table, tiny digits model, digits control
     from gmmtheory.report.bridge import section_bridge

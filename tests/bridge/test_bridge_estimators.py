@@ -58,6 +58,7 @@ def _random_mixture(kind: str, seed: int = 1) -> gt.GaussianMixture:
 
 # ================================================================================================ GMMDenoiser
 @pytest.mark.parametrize("kind", gt.mixture.COV_KINDS)
+@pytest.mark.slow
 def test_gmm_denoiser_matches_jax_posterior(kind):
     mix = _random_mixture(kind)
     rng = np.random.default_rng(0)
@@ -82,6 +83,7 @@ def test_gmm_denoiser_matches_jax_posterior(kind):
         assert model.sigma_data == pytest.approx(math.sqrt(np.trace(mix.data_covariance()) / 5), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_gmm_denoiser_float32_and_jvp():
     mix = _random_mixture("class_full")
     m64, m32 = GMMDenoiser(mix), GMMDenoiser(mix, dtype=torch.float32)
@@ -188,6 +190,7 @@ def test_paper_tracker_matches_exact_entropy_at_256_steps(two_exact_256):
     assert m.value[-1] == pytest.approx(math.log(2), abs=1e-3)
 
 
+@pytest.mark.slow
 def test_corrected_tracker_with_posterior_sampler_matches_exact_entropy():
     model = GMMDenoiser(KCL)
     grid = edm_sigmas(48)
@@ -200,6 +203,7 @@ def test_corrected_tracker_with_posterior_sampler_matches_exact_entropy():
     assert np.all(np.abs(m.value - np.asarray(H.value)) <= K_SIGMA * se + 0.003)
 
 
+@pytest.mark.slow
 def test_corrected_tracker_beats_paper_at_32_steps():
     model = GMMDenoiser(KCL)
     grid = edm_sigmas(32)
@@ -240,6 +244,7 @@ def _logsigma_weights(sigma: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
+@pytest.mark.slow
 def test_tracker_subset_reference_and_partition_against_exact_posteriors():
     mix = gt.k_classes(3, 12, mu=0.6, weights=[0.2, 0.3, 0.5])
     model = GMMDenoiser(mix)
@@ -357,6 +362,7 @@ def test_classifier_is_unbiased_for_per_class_covariances():
     assert torch.all(mean.abs() <= K_SIGMA * se + 0.005)
 
 
+@pytest.mark.slow
 def test_classifier_entropy_matches_sub_mixture():
     mix = gt.k_classes(3, 12, mu=0.6, weights=[0.25, 0.25, 0.5])
     model = GMMDenoiser(mix)

@@ -25,6 +25,7 @@ T_OU = np.linspace(0.05, 8.0, 24)
 
 
 # ------------------------------------------------------------------------------------- values = engine calls
+@pytest.mark.slow
 def test_fast_path_equals_pointwise_engine():
     axes = {"d": [10, 100_000], "imbalance": [0.3, 0.5]}
     pd = phase.phase_diagram(axes, T_OU, params={"mu": 0.7, "variance": 0.5}, progress=False)
@@ -45,6 +46,7 @@ def test_fast_path_equals_pointwise_engine():
             assert np.all(pd.stderr["H"][i, j] == 0)
 
 
+@pytest.mark.slow
 def test_fast_path_edm_native_rate():
     sig = np.geomspace(0.1, 300.0, 20)
     pd = phase.phase_diagram({"mu": [0.5, 2.0]}, sig, process="edm", params={"d": 400}, progress=False)
@@ -54,6 +56,7 @@ def test_fast_path_edm_native_rate():
                                atol=1e-14)
 
 
+@pytest.mark.slow
 def test_cell_loop_equals_pointwise_engine_with_common_random_numbers():
     n = 2**9
     pd = phase.phase_diagram({"d": [20, 200]}, T_OU, model="kclasses", params={"K": 3, "mu": 0.4}, n_samples=n,
@@ -74,6 +77,7 @@ def test_cell_loop_equals_pointwise_engine_with_common_random_numbers():
         np.testing.assert_allclose(pd.h_prior["classes"][i], np.log(3.0))
 
 
+@pytest.mark.slow
 def test_hierarchy_levels_match_engine_and_coarse_decides_first():
     h = gt.hierarchical(2, 2, 500, 1.0, 0.2)
     t = np.linspace(0.1, 6.0, 40)
@@ -89,6 +93,7 @@ def test_hierarchy_levels_match_engine_and_coarse_decides_first():
 
 
 # ------------------------------------------------------------------------------------------------ landmarks
+@pytest.mark.slow
 def test_landmark_curves_lie_on_the_entropy_crossings():
     dims = [300, 3000, 30_000, 300_000]
     t = np.linspace(0.01, 10.0, 300)
@@ -115,6 +120,7 @@ def test_landmark_curves_lie_on_the_entropy_crossings():
 
 
 # --------------------------------------------------------------------------------- compilation, cache, I/O
+@pytest.mark.slow
 def test_sweeps_compile_once_per_shape():
     before = cells._binary_grid_kernel._cache_size()
     pd = phase.phase_diagram({"d": [11, 21, 41, 81, 161, 321, 641]}, T_OU, chunk_size=2, progress=False)
@@ -144,6 +150,7 @@ def _interrupt_after(k):
 
 
 @pytest.mark.parametrize("kind", ["fast", "cells"])
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path, kind):
     if kind == "fast":
         kw = dict(axes={"d": [10, 30, 100, 300, 1000]}, t=T_OU, chunk_size=1)
@@ -175,6 +182,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path, kind):
     assert fourth == []
 
 
+@pytest.mark.slow
 def test_save_load_round_trip(tmp_path):
     pd = phase.phase_diagram({"d": [10, 100], "mu": [0.5, 1.0, 2.0]}, T_OU, progress=False)
     path = pd.save(tmp_path / "diag")
@@ -244,6 +252,7 @@ _SHARDED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sharded_over_four_host_devices_equals_one_device(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", _SHARDED, str(tmp_path)], env=env, capture_output=True, text=True,
@@ -267,6 +276,7 @@ def test_sharded_over_four_host_devices_equals_one_device(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- guidance
+@pytest.mark.slow
 def test_guidance_axis_plumbing_with_a_stand_in_sampler(monkeypatch):
     calls = []
 
@@ -286,6 +296,7 @@ def test_guidance_axis_plumbing_with_a_stand_in_sampler(monkeypatch):
     np.testing.assert_allclose(pd.values["H"][2], exact * np.exp(-2.0), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_guidance_axis_with_the_real_sampler():
     sig = np.geomspace(0.05, 40.0, 12)
     pd = phase.phase_diagram({"w": [1.0, 3.0]}, sig, process="edm", params={"d": 64}, n_samples=256,
@@ -297,6 +308,7 @@ def test_guidance_axis_with_the_real_sampler():
 
 
 # ------------------------------------------------------------------------------------------------------ CLI
+@pytest.mark.slow
 def test_cli_phase_json_and_files(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))

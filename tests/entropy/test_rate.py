@@ -9,7 +9,7 @@ from scipy import integrate, stats
 import gmmtheory as gt
 from gmmtheory.entropy.rate import binary_mmse, entropy_rate
 
-# THEORY.md §9: mmse_b for two equiprobable classes at effective SNR s.
+# docs/theory.md §9: mmse_b for two equiprobable classes at effective SNR s.
 THEORY_MMSE = {0.01: 0.990098, 0.25: 0.795946, 1.0: 0.449600, 4.0: 0.068597}
 
 PROCESSES = {
@@ -117,6 +117,7 @@ def _mixtures():
 
 
 @pytest.mark.parametrize("name", list(_mixtures()))
+@pytest.mark.slow
 def test_denoiser_gap_matches_autodiff(name):
     mix, part = _mixtures()[name]
     t = np.array([0.3, 0.8, 1.5, 2.5])
@@ -129,6 +130,7 @@ def test_denoiser_gap_matches_autodiff(name):
     assert np.all(gap.value > -4 * gap.stderr) and np.all(ad.value > -4 * ad.stderr)  # dH/dt ≥ 0
 
 
+@pytest.mark.slow
 def test_coarse_rate_differs_from_fine_and_trivial_partition_is_zero():
     hier = gt.hierarchical(2, 2, 6)
     t = np.array([0.3, 0.8, 1.5, 2.5])
@@ -146,6 +148,7 @@ def test_coarse_rate_differs_from_fine_and_trivial_partition_is_zero():
     )
 
 
+@pytest.mark.slow
 def test_denoiser_gap_matches_naive_estimate_with_public_denoisers():
     # Independent route: sample (X_0, Z) with mixture.sample, noise it, and average γ‖x̂_0(x, B(Z)) − x̂_0(x)‖²
     # using gt.denoiser (group-conditional and unconditional): dH/dλ = −½ of that.
@@ -206,6 +209,7 @@ def test_integral_of_closed_form_rate_is_entropy_difference():
     np.testing.assert_allclose(np.trapezoid(rate, t), H[1] - H[0], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_integral_of_denoiser_gap_rate_is_entropy_difference():
     mix = gt.k_classes(3, 4, 0.7)
     t = np.linspace(0.2, 3.0, 57)

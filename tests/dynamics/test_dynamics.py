@@ -68,6 +68,7 @@ def test_bad_inputs_raise_before_jit():
 
 
 @pytest.mark.parametrize("sampler", list(RUNS))
+@pytest.mark.slow
 def test_unguided_samplers_reproduce_p_t(runs, sampler):
     tr = runs[sampler]
     pi0, pi1 = MIX.weights
@@ -99,6 +100,7 @@ def test_unguided_samplers_reproduce_p_t(runs, sampler):
     assert np.all(np.abs(freq["soft"] - MIX.weights) < 4 * freq["stderr"])
 
 
+@pytest.mark.slow
 def test_kernel_compiles_once_per_shape():
     kw = dict(sampler="edm", n_samples=256, n_steps=40)
     dyn.simulate(MIX, key=0, **kw)
@@ -121,6 +123,7 @@ def test_w1_equals_no_guidance_exactly():
     np.testing.assert_array_equal(a.log_post, b.log_post)
 
 
+@pytest.mark.slow
 def test_w0_gives_unconditional_class_frequencies():
     tr = dyn.simulate(MIX, sampler="edm", n_samples=N, n_steps=40, key=6, label=0, guidance="cfg", w=0.0,
                       init="marginal")
@@ -130,6 +133,7 @@ def test_w0_gives_unconditional_class_frequencies():
     assert dyn.class_frequencies(g)["soft"][0] > 0.99  # and guidance toward class 0 does what it says
 
 
+@pytest.mark.slow
 def test_clones_and_u_turns_match_exact_phi():
     mix = gt.two_gaussians(32)
     t_s = gt.speciation_time(mix)
@@ -145,6 +149,7 @@ def test_clones_and_u_turns_match_exact_phi():
 
 
 @pytest.mark.parametrize("sampler,coarse,fine", [("sde", 12, 250), ("ode", 4, 100), ("edm", 4, 64)])
+@pytest.mark.slow
 def test_step_size_convergence(sampler, coarse, fine):
     """Weak error of the final second moment along the class direction shrinks with more steps."""
     kw = dict(T=5.0) if sampler != "edm" else {}
@@ -160,6 +165,7 @@ def test_step_size_convergence(sampler, coarse, fine):
     assert errs[1] < errs[0]
 
 
+@pytest.mark.slow
 def test_ode_heun_is_second_order_pathwise():
     """Same initial states: |x_N − x_ref| falls ≈ 4× per doubling of the steps (Heun)."""
     def final(n_steps):
@@ -172,6 +178,7 @@ def test_ode_heun_is_second_order_pathwise():
     assert e2 < e1 / 3.0
 
 
+@pytest.mark.slow
 def test_commitment_times_and_partition_measurements():
     h = gt.hierarchical(2, 2, 8, 1.0, 0.5)
     tr = dyn.simulate(h.mixture, sampler="edm", n_samples=512, n_steps=40, key=4, label=1, partition=h.coarse,
@@ -188,6 +195,7 @@ def test_commitment_times_and_partition_measurements():
     assert ce[0] == pytest.approx(math.log(2), abs=0.02) and ce[-1] < 0.1
 
 
+@pytest.mark.slow
 def test_sigma_grid_ending_in_zero_is_the_final_denoise_step():
     """A grid written with its trailing 0 (diffusers, k-diffusion, ``bridge.sampling.edm_sigmas``) is the same N-step
     grid: its last step σ_{N−1} → 0 is EDM's Euler step x̂ + (0 − σ) (x̂ − D(x̂; σ))/σ = D(x̂; σ), the exact denoiser at
@@ -216,6 +224,7 @@ def test_sigma_grid_ending_in_zero_is_the_final_denoise_step():
             dyn.simulate(mix, sigmas=bad, n_samples=4)
 
 
+@pytest.mark.slow
 def test_results_are_frozen_with_short_reprs_and_keys_of_either_kind():
     kw = dict(sampler="edm", n_samples=16, n_steps=8, label=0, guidance="cfg", w=2.0, keep_x=True)
     a = dyn.simulate(MIX, key=7, **kw)

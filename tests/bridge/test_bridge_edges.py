@@ -180,6 +180,6 @@ def test_edm2_help_and_readme_state_the_trust_boundary(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "Trust boundary" in text and "unpickled" in text
     assert "unpickling a file can run any code it contains" in text
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     bridge = readme[readme.index("## The bridge"):]
     assert "**Trust boundary**" in bridge and "unpickling a file can run any code" in " ".join(bridge.split())

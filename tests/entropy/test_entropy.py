@@ -1,6 +1,6 @@
 """The entropy engine: reference numbers, agreement between methods, properties, invariances and bad input.
 
-References are independent of the code under test: THEORY.md §9's table, closed forms (Bayes error Φ(−√s)),
+References are independent of the code under test: docs/theory.md §9's table, closed forms (Bayes error Φ(−√s)),
 scipy quadrature, a naive numpy/scipy Monte Carlo, and mathematical identities (chain rule, Jensen).
 """
 
@@ -19,7 +19,7 @@ from gmmtheory.entropy import montecarlo, reduced
 
 OU, VE = gt.OU(), gt.VE()
 
-# THEORY.md §9: two equiprobable classes, shared covariance, effective SNR s → (H, I, φ).
+# docs/theory.md §9: two equiprobable classes, shared covariance, effective SNR s → (H, I, φ).
 TABLE = [
     (0.01, 0.688172, 0.004975, 0.504951),
     (0.25, 0.581726, 0.111421, 0.602027),
@@ -49,6 +49,7 @@ def test_reference_table_quadrature():
 
 
 @pytest.mark.parametrize("method", ["reduced", "montecarlo"])
+@pytest.mark.slow
 def test_reference_table_monte_carlo(method):
     s = np.array([row[0] for row in TABLE])
     mix, t = binary_at_snr(s)
@@ -99,6 +100,7 @@ def test_bayes_error_closed_form():
     np.testing.assert_allclose(pe.value, stats.norm.cdf(-np.sqrt(s)), atol=1e-10)
 
 
+@pytest.mark.slow
 def test_dimension_enters_only_through_snr():
     # d·mu² fixed → identical s(t) → identical H, exactly for quadrature, and for reduced with one key.
     t = np.linspace(0.3, 4.0, 7)
@@ -112,6 +114,7 @@ def test_dimension_enters_only_through_snr():
 # ---------------------------------------------------------------------------------- agreement between methods
 @settings(max_examples=6)
 @given(mix=gtt.mixtures(K=2, d=3, cov_kind="shared_full", random_weights=True), lam=gtt.log_snrs(-3, 3))
+@pytest.mark.slow
 def test_quadrature_reduced_montecarlo_agree(mix, lam):
     t = np.array([float(OU.t_from_log_snr(lam)), float(OU.t_from_log_snr(lam - 1.0))])
     q = gt.class_entropy(mix, OU, t, method="quadrature")
@@ -123,6 +126,7 @@ def test_quadrature_reduced_montecarlo_agree(mix, lam):
 
 @settings(max_examples=6)
 @given(mix=gtt.mixtures(K=4, d=5, cov_kind="class_iso"), proc=gtt.processes(), lam=gtt.log_snrs(-3, 4))
+@pytest.mark.slow
 def test_reduced_class_isotropic_matches_montecarlo(mix, proc, lam):
     t = np.array([float(proc.t_from_log_snr(lam))])
     r = gt.class_entropy(mix, proc, t, method="reduced", n_samples=2**13, key=1)
@@ -132,6 +136,7 @@ def test_reduced_class_isotropic_matches_montecarlo(mix, proc, lam):
 
 @settings(max_examples=6)
 @given(mix=gtt.mixtures(K=3, d=4, cov_kind="shared_full"), lam=gtt.log_snrs(-3, 4))
+@pytest.mark.slow
 def test_reduced_shared_full_matches_montecarlo(mix, lam):
     t = np.array([float(OU.t_from_log_snr(lam))])
     r = gt.class_entropy(mix, OU, t, method="reduced", n_samples=2**13, key=1)
@@ -158,6 +163,7 @@ def _naive_entropy(mix, process, t, n, seed):
 
 
 @pytest.mark.parametrize("cov_kind", ["class_diag", "class_full"])
+@pytest.mark.slow
 def test_montecarlo_matches_naive_scipy(cov_kind):
     mix = gt.random_mixture(jax.random.PRNGKey(4), 3, 5, cov_kind, mean_scale=1.5, dirichlet=3.0)
     for t in (0.0, 0.4, 1.2):
@@ -169,6 +175,7 @@ def test_montecarlo_matches_naive_scipy(cov_kind):
 # ------------------------------------------------------------------------------------------------- properties
 @settings(max_examples=5)
 @given(mix=gtt.mixtures(K=3, d=4, cov_kind="class_full"))
+@pytest.mark.slow
 def test_bounds_monotonicity_and_limits(mix):
     t = np.array([0.0, 0.05, 0.2, 0.5, 1.0, 2.0, 4.0, 12.0])
     H = gt.class_entropy(mix, OU, t, n_samples=2**12, key=0)
@@ -178,6 +185,7 @@ def test_bounds_monotonicity_and_limits(mix):
     gtt.assert_within_stderr(H.value[-1], H.stderr[-1], mix.entropy_of_labels(), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_small_time_limit_is_entropy_given_clean_data():
     mix = gt.random_mixture(jax.random.PRNGKey(2), 3, 4, "class_full", mean_scale=0.7)
     ref, ref_se = _naive_entropy(mix, OU, 0.0, 6000, seed=1)  # H[Z | X_0] by naive Monte Carlo
@@ -185,12 +193,14 @@ def test_small_time_limit_is_entropy_given_clean_data():
     gtt.assert_within_stderr(H.value, H.stderr, ref, ref_se)
 
 
+@pytest.mark.slow
 def test_separated_classes_at_time_zero_have_zero_entropy_and_unit_collision():
     mix = gt.k_classes(5, 20, mu=20.0)
     assert gt.class_entropy(mix, OU, 0.0).value < 1e-12
     np.testing.assert_allclose(gt.collision_probability(mix, OU, 0.0).value, 1.0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_partition_chain_rule():
     # H[Z | X] = H[Z_P | X] + Σ_B π_B H_B[Z | X], H_B the entropy of the sub-mixture restricted to group B.
     h = gt.hierarchical(2, 2, 16, mu_super=0.6, mu_sub=0.3)
@@ -209,6 +219,7 @@ def test_partition_chain_rule():
 
 @settings(max_examples=5)
 @given(mix=gtt.mixtures(K=4, d=3, cov_kind="class_diag"), part=gtt.partitions(4))
+@pytest.mark.slow
 def test_coarsening_never_increases_entropy_and_collision_bound(mix, part):
     t = np.array([0.1, 0.6, 2.0])
     kw = dict(n_samples=2**11, key=9)
@@ -223,6 +234,7 @@ def test_coarsening_never_increases_entropy_and_collision_bound(mix, part):
     assert np.all(phi.value >= np.exp(-coarse.value) - 1e-12)
 
 
+@pytest.mark.slow
 def test_label_permutation_invariance():
     mix = gt.random_mixture(jax.random.PRNGKey(7), 4, 3, "class_full", dirichlet=2.0)
     perm = np.array([2, 0, 3, 1])
@@ -237,6 +249,7 @@ def test_label_permutation_invariance():
     np.testing.assert_allclose(gt.class_entropy(two, OU, t).value, gt.class_entropy(swapped, OU, t).value, atol=1e-13)
 
 
+@pytest.mark.slow
 def test_rotation_invariance():
     key = jax.random.PRNGKey(3)
     mix = gt.random_mixture(key, 3, 4, "class_full")
@@ -264,6 +277,7 @@ def test_common_translation_invariance_ou():
 
 @settings(max_examples=4)
 @given(proc=gtt.processes())
+@pytest.mark.slow
 def test_equal_snr_gives_equal_entropy_across_processes(proc):
     t_ou = np.array([0.2, 0.7, 1.5])
     t_p = np.asarray(OU.convert(t_ou, proc))
@@ -277,6 +291,7 @@ def test_equal_snr_gives_equal_entropy_across_processes(proc):
     np.testing.assert_allclose(a.value, b.value, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_tiny_weights_and_far_means_are_stable():
     mix = gt.GaussianMixture(np.array([[0.0, 0.0], [1e3, 0.0], [0.0, 5.0]]), np.array([1.0, 0.5, 2.0]),
                              np.array([1 - 2e-12, 1e-12, 1e-12]))
@@ -287,6 +302,7 @@ def test_tiny_weights_and_far_means_are_stable():
     np.testing.assert_allclose(gt.class_entropy(zero, OU, np.array([0.1, 2.0])).value, 0.0, atol=1e-15)
 
 
+@pytest.mark.slow
 def test_covariance_only_classes_reduced_vs_montecarlo():
     d, a = 64, 0.3
     mix = gt.GaussianMixture(np.zeros((2, d)), np.array([1 + a, 1 - a]))
@@ -297,6 +313,7 @@ def test_covariance_only_classes_reduced_vs_montecarlo():
     gtt.assert_within_stderr(r.value, r.stderr, m.value, m.stderr)
 
 
+@pytest.mark.slow
 def test_point_mixture_and_mutual_information():
     pts = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (6, 3), dtype=np.float64))
     mix = gt.empirical(pts)
@@ -320,6 +337,7 @@ def _naive_point_entropy(pts, t, n=4000, seed=0):
 
 
 # --------------------------------------------------------------------------------------- reproducibility, jit
+@pytest.mark.slow
 def test_same_key_same_result_and_no_retrace_across_time_grids():
     mix = gt.random_mixture(jax.random.PRNGKey(0), 3, 4, "class_full")
     a = gt.class_entropy(mix, OU, np.linspace(0.1, 2, 8), n_samples=2**10, key=3)
@@ -339,6 +357,7 @@ def test_same_key_same_result_and_no_retrace_across_time_grids():
     assert reduced._shared_kernel._cache_size() <= sizes + 1
 
 
+@pytest.mark.slow
 def test_auto_picks_cheapest_exact_method():
     assert gt.class_entropy(gt.two_gaussians(4), OU, 1.0).method == "quadrature"
     assert gt.class_entropy(gt.k_classes(3, 4), OU, 1.0).method == "reduced"
@@ -348,6 +367,7 @@ def test_auto_picks_cheapest_exact_method():
     assert gt.class_entropy(full, OU, 1.0, n_samples=64).method == "montecarlo"
 
 
+@pytest.mark.slow
 def test_float32_precision_runs_and_is_close():
     mix = gt.random_mixture(jax.random.PRNGKey(0), 3, 8, "class_full")
     a = gt.class_entropy(mix, OU, np.array([0.3, 1.0]), n_samples=2**12, key=1)

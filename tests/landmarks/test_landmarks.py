@@ -1,4 +1,5 @@
-"""Speciation landmarks against published numbers (THEORY §6, §9; Biroli et al. Table 1) and independent references."""
+"""Speciation landmarks against published numbers (docs/theory.md §6, §9; Biroli et al. Table 1) and independent
+references."""
 
 import math
 
@@ -113,6 +114,7 @@ def test_bimodality_and_instability_snr():
     assert L.instability_time(mix, vp, dynamics="native") == pytest.approx(L.instability_time(mix, vp), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_instability_is_a_zero_eigenvalue_of_the_reverse_drift_jacobian():
     """Independent check: J = −f I + g² ∇² log p_t at the centre, by autodiff of the exact log-density."""
     rng = np.random.default_rng(0)
@@ -146,6 +148,7 @@ def test_landmarks_agree_at_equal_snr():
 
 
 # ---------------------------------------------------------------------------------------------------- hierarchy
+@pytest.mark.slow
 def test_hierarchy_coarse_speciates_first():
     d = 10**4
     h = gt.hierarchical(2, 2, d, 1.0, 0.1)  # means ±u ± v, |u|² = d, |v|² = d/100
@@ -162,6 +165,7 @@ def test_hierarchy_coarse_speciates_first():
 
 
 # ----------------------------------------------------------------------------------------- covariance-only classes
+@pytest.mark.slow
 def test_covariance_only_exact_matches_reduced_monte_carlo():
     mix = gt.GaussianMixture(np.zeros((2, 40)), np.array([1.5, 0.5]))
     t = np.linspace(0.1, 1.5, 6)
@@ -170,6 +174,7 @@ def test_covariance_only_exact_matches_reduced_monte_carlo():
     assert np.all(np.abs(exact - mc.value) < 5 * mc.stderr + 1e-6)
 
 
+@pytest.mark.slow
 def test_covariance_only_speciation_scales_as_quarter_log_d():
     a = 0.5
     half = {}
@@ -189,6 +194,7 @@ def test_collapse_time_theory_numbers():
         assert L.collapse_time_theory(20000, eigenvalues=np.ones(d)) == pytest.approx(ref, abs=5e-5)
 
 
+@pytest.mark.slow
 def test_index_entropy_matches_engine_and_collapse_time():
     rng = np.random.default_rng(1)
     pts = rng.normal(size=(12, 6))

@@ -41,6 +41,7 @@ def _assert_same(pd, ref):
 
 
 # ------------------------------------------------------------------------- the fingerprint covers the process
+@pytest.mark.slow
 def test_two_discrete_vp_schedules_in_one_cache_folder_get_their_own_values(tmp_path):
     t = np.linspace(1.0, 38.0, 12)
     kw = dict(axes={"d": [10, 100]}, t=t, chunk_size=1)
@@ -165,6 +166,7 @@ def test_a_bad_part_is_recomputed_and_reported(tmp_path, damage):
     assert again.meta["n_computed"] == 0 and again.meta["cache"]["rejected"] == []
 
 
+@pytest.mark.slow
 def test_a_part_moved_between_cells_of_the_cell_loop_is_recomputed(tmp_path):
     kw = dict(axes={"d": [6, 12]}, t=T, model="kclasses", quantities=("H",), n_samples=64)
     first = phase.phase_diagram(**kw, cache=tmp_path, progress=False)
