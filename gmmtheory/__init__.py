@@ -19,9 +19,9 @@ other directly and never this face.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from gmmtheory._version import __version__ as __version__
 from gmmtheory.control import (
     Front,
     ScheduleComparison,
@@ -104,11 +104,6 @@ from gmmtheory.presets import (
 )
 from gmmtheory.processes import EDM, OU, VE, VP, DiscreteVP, Flow, Process, get_process
 from gmmtheory.schedules import edm_sigma_grid
-
-try:  # the installed distribution's version; the fallback serves a source checkout that was never installed
-    __version__ = version("gmmtheory")
-except PackageNotFoundError:  # pragma: no cover - depends on how gmmtheory was put on the path
-    __version__ = "0.1.0"
 
 # studies (floor 5) and figures (floor 6) sit above the library: imported on first use only
 _LAZY = {

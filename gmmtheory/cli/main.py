@@ -32,8 +32,9 @@ from collections.abc import Sequence
 
 import jax
 
+from gmmtheory._version import __version__
 from gmmtheory.cli import bridge, control, curves, guidance, phase, report
-from gmmtheory.cli.options import EXAMPLES, Parser, package_version
+from gmmtheory.cli.options import EXAMPLES, Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"gmmtheory {package_version()}")
+    parser.add_argument("--version", action="version", version=f"gmmtheory {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     curves.add_parser(sub)
     phase.add_parser(sub)

@@ -22,12 +22,12 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from gmmtheory._version import __version__
 from gmmtheory.atomic import ensure_writable_dir
 from gmmtheory.mixture import GaussianMixture, Partition
 from gmmtheory.mixture_io import load_mixture_file
@@ -53,13 +53,6 @@ COUNT_FIELDS = frozenset({"d", "K", "n_samples", "n_boot", "steps", "n_steps", "
 CLI_PRESETS = ("two", "kclasses", "simplex", "hierarchical")  # the entries of presets.PRESETS that --preset offers
 MIXTURE_DEFAULTS: dict[str, Any] = {"preset": "two", "d": 100, "K": 4, "mu": 1.0, "sigma": 1.0}
 
-
-def package_version() -> str:
-    """gmmtheory's version: the installed distribution's (importlib.metadata), else ``gmmtheory.__version__``."""
-    try:
-        return metadata.version("gmmtheory")
-    except metadata.PackageNotFoundError:
-        return str(getattr(sys.modules.get("gmmtheory"), "__version__", "unknown"))
 
 
 class Parser(argparse.ArgumentParser):
@@ -309,7 +302,7 @@ def tidy_row(row: dict) -> dict:
 def envelope(command: str, meta: dict, rows: list[dict], columns: dict | None = None, **extra: Any) -> dict:
     """The machine-readable result of every subcommand: {"meta": {gmmtheory, command, ...}, "columns": {name:
     meaning}, "rows": [...], **extra}, JSON-ready (``jsonable``)."""
-    head = {"gmmtheory": package_version(), "command": command, **meta}
+    head = {"gmmtheory": __version__, "command": command, **meta}
     return jsonable({"meta": head, "columns": dict(columns or {}), "rows": [tidy_row(r) for r in rows], **extra})
 
 

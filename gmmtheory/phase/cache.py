@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import warnings
 import zipfile
 import zlib
@@ -36,7 +35,7 @@ import numpy as np
 from gmmtheory.atomic import atomic_open, atomic_write_text, ensure_writable_dir
 from gmmtheory.phase.diagram import _arrays_sha256
 
-__all__ = ["CACHE_FORMAT", "CacheWarning", "canonical", "check_cache_dir", "fingerprint", "package_version"]
+__all__ = ["CACHE_FORMAT", "CacheWarning", "canonical", "check_cache_dir", "fingerprint"]
 
 CACHE_FORMAT = 2  # layout of cache parts and meta.json; part of every fingerprint
 
@@ -250,7 +249,3 @@ class _Cache:
                 "rejected": [{"file": f, "reason": why} for f, why in self.problems]}
 
 
-
-def package_version() -> str | None:
-    """The version the fingerprint records: ``gmmtheory.__version__`` (None while the package is still importing)."""
-    return getattr(sys.modules.get("gmmtheory"), "__version__", None)

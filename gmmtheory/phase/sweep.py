@@ -32,10 +32,11 @@ from tqdm.auto import tqdm
 
 from gmmtheory._checks import check_choice, check_count
 from gmmtheory._precision import in_float64, precision_scope
+from gmmtheory._version import __version__
 from gmmtheory.entropy.result import RareEventWarning
 from gmmtheory.landmarks.spectral import speciation_time
 from gmmtheory.mixture import prior_entropy
-from gmmtheory.phase.cache import CACHE_FORMAT, _Cache, check_cache_dir, package_version
+from gmmtheory.phase.cache import CACHE_FORMAT, _Cache, check_cache_dir
 from gmmtheory.phase.cells import _fast_setup, _general_cell, _guided_cell
 from gmmtheory.phase.diagram import PhaseDiagram, quantity_key
 from gmmtheory.phase.distributed import init_distributed, merge_processes, resolve_devices
@@ -153,7 +154,7 @@ def phase_diagram(
 
     # ---- the cache: everything that determines a value is in the fingerprint (the unit layout, which depends on
     # chunk_size and the device count, is checked part by part)
-    config = dict(format=CACHE_FORMAT, version=package_version(), axes=ax, t=t, model=model,
+    config = dict(format=CACHE_FORMAT, version=__version__, axes=ax, t=t, model=model,
                   process=process, process_repr=repr(process), params=base, quantities=quantities, keys=unit_keys,
                   method=method, n_samples=n_samples, key=key, fast=fast, guidance=guidance)
     cache_obj = _Cache(cache_root, config, units, unit_keys, T)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import platform
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import jax
 
 from gmmtheory._sizes import report_size
+from gmmtheory._version import __version__
 from gmmtheory.atomic import atomic_write_text, ensure_writable_dir
 from gmmtheory.progress import progress
 from gmmtheory.report.bridge import section_bridge
@@ -42,10 +42,6 @@ SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_
 
 INCOMPLETE_TITLE = "# gmmtheory report — INCOMPLETE"
 
-
-def package_version() -> str:
-    """gmmtheory's version (``gmmtheory.__version__``: the installed distribution's, else the source's)."""
-    return str(getattr(sys.modules.get("gmmtheory"), "__version__", "unknown"))
 
 
 def check_out_dir(out: Path) -> None:
@@ -96,7 +92,7 @@ def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Pat
     header = [
         "# gmmtheory report",
         "",
-        f"gmmtheory {package_version()}, jax {jax.__version__}, Python {platform.python_version()}, "
+        f"gmmtheory {__version__}, jax {jax.__version__}, Python {platform.python_version()}, "
         f"{platform.machine()}; computed in {time.perf_counter() - start:.1f} s"
         + (" (quick mode)" if quick else "")
         + f", started {started}.",
