@@ -45,7 +45,7 @@ ORDER = ("machine_limits", "entropy_methods", "workflows", "bridge_gmm", "scalin
 
 def benchmark_modules() -> list[str]:
     found = {p.stem for p in HERE.glob("*.py")
-             if not p.stem.startswith("_") and p.stem not in ("run_all", "reliability")}  # reliability: not timed
+             if not p.stem.startswith("_") and p.stem not in ("run_all", "reliability", "distributed")}  # reliability: not timed
     return [m for m in ORDER if m in found] + sorted(found - set(ORDER))
 
 

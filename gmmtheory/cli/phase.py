@@ -6,6 +6,7 @@ parameter cell (coordinates, H[Z_P] per level, every landmark) in the shared tab
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from gmmtheory.cli.options import (
     prepare_out,
     time_description,
 )
+from gmmtheory.distributed import distributed_run
 from gmmtheory.phase.diagram import PhaseDiagram
 from gmmtheory.phase.params import DEFAULTS, MODEL_PARAMS, MODELS, PARAMS, infer_model
 from gmmtheory.phase.sweep import phase_diagram
@@ -65,6 +67,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write phase.npz and phase.png/pdf into this directory")
     add_format_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a TTY)")
+    p.add_argument("--distributed", action="store_true",
+                   help="one process of a multi-process run (jax.distributed): from JAX_COORDINATOR_ADDRESS, "
+                        "JAX_NUM_PROCESSES, JAX_PROCESS_ID, else the cluster's auto-detection (SLURM); process 0 "
+                        "alone prints and writes --out (see docs/distributed.md)")
+    p.add_argument("--distributed-timeout", type=int, default=None, metavar="S",
+                   help="seconds for all processes to join (default 300; GMMTHEORY_DISTRIBUTED_TIMEOUT)")
     p.set_defaults(func=cmd_phase)
 
 
@@ -105,15 +113,24 @@ def cmd_phase(args: argparse.Namespace) -> int:
     if unused:
         raise ValueError(f"--{unused[0]} does not apply to model {model!r} (its parameters: "
                          f"{', '.join(sorted(MODEL_PARAMS[model]))}); drop it or choose --model")
+    if args.distributed_timeout is not None and args.distributed_timeout < 1:
+        raise ValueError(f"--distributed-timeout must be a positive number of seconds; got {args.distributed_timeout}")
     t = None if args.t is None else _parse_values(args.t, "--t")
     process = check_process(args.process)
     out_dir = prepare_out(args.out)
     if args.cache is not None:
         prepare_out(args.cache, "--cache")
-    pd = phase_diagram(axes, t, model=model, process=process, params=given,
-                       quantities=tuple(q.strip() for q in args.quantities.split(",") if q.strip()),
-                       n_samples=args.n_samples, key=args.seed, cache=args.cache,
-                       progress=False if args.no_progress else None)
+    run = (distributed_run(timeout=args.distributed_timeout, detect=True) if args.distributed
+           else contextlib.nullcontext())
+    with run as info:
+        if info is not None:
+            print(f"gmmtheory phase: {info.describe()}", file=sys.stderr)
+        pd = phase_diagram(axes, t, model=model, process=process, params=given,
+                           quantities=tuple(q.strip() for q in args.quantities.split(",") if q.strip()),
+                           n_samples=args.n_samples, key=args.seed, cache=args.cache,
+                           progress=False if args.no_progress else None)
+    if info is not None and info.process_index != 0:  # the same diagram on every process: process 0 reports it
+        return 0
     if out_dir is not None:
         pd.save(out_dir / "phase.npz")
         figure(pd, out_dir, "phase")

@@ -37,6 +37,10 @@ offsets o_zk are formed per chunk for its class z ((K, d), never the (K, K, d) t
 chunk — ``chunk_bytes``, K·d·T and K²-type terms included — stays within ``_chunks.memory_budget()``; where the
 per-time constants alone would not fit, the time grid is processed in blocks (same draws in every block).
 
+Processes: in a multi-process run (``gmmtheory.distributed``) the K · chunks-per-class chunks, each with the key it
+has in a one-process run, are split into contiguous blocks over the processes and their per-chunk moments
+all-gathered in chunk order, so every process reduces exactly the one-process per-chunk results in the same order.
+
 Invariances: the mixture arrives centred at Σ_k π_k μ_k (``GaussianMixture.centred()``, at the entry), and (a, σ)
 are rescaled to a² + σ² = 1 (``coordinates.unit_coefficients``), so neither a common offset of the means nor σ²
 overflow (EDM σ ≳ 1e154) costs precision. The kernel averages the excess h = f − f_∞
@@ -55,6 +59,7 @@ from jax import Array
 from gmmtheory._checks import check_choice
 from gmmtheory._chunks import array_budget, largest_block, memory_budget, rows_per_chunk, split_blocks
 from gmmtheory._precision import precision_scope
+from gmmtheory.distributed import map_chunks
 from gmmtheory.entropy.coordinates import unit_coefficients
 from gmmtheory.entropy.functionals import DECIDED, functional_excess
 from gmmtheory.entropy.moments import chunk_moments, class_moments, stratified_mean
@@ -211,14 +216,21 @@ def montecarlo_moments(
         classes = jnp.repeat(jnp.arange(K), n_chunks)
         arr = mixture_arrays(mix)
         memb = None if membership is None else jnp.asarray(membership)
-        parts_mean, parts_m2 = [], []
-        for a, s2 in zip(split_blocks(a_all, block), split_blocks(s2_all, block)):
-            means, m2 = _mc_kernel(arr, keys, classes, jnp.asarray(a), jnp.asarray(s2), memb, chunk=chunk,
-                                   functional=functional, noise_dtype=noise_dtype, gemm_dtype=gemm_dtype)
-            parts_mean.append(np.asarray(means, np.float64))
-            parts_m2.append(np.asarray(m2, np.float64))
-    means = np.concatenate(parts_mean, axis=1)[:, :T]
-    m2 = np.concatenate(parts_m2, axis=1)[:, :T]
+
+        def chunks(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Per-chunk moments of the chunks ``idx`` (all of them on one process; this process's block of them
+            in a multi-process run: ``gmmtheory.distributed.map_chunks``, the same keys as one process uses)."""
+            whole = idx.size == K * n_chunks and np.array_equal(idx, np.arange(idx.size))
+            ks, cs = (keys, classes) if whole else (keys[idx], classes[idx])
+            parts_mean, parts_m2 = [], []
+            for a, s2 in zip(split_blocks(a_all, block), split_blocks(s2_all, block)):
+                means, m2 = _mc_kernel(arr, ks, cs, jnp.asarray(a), jnp.asarray(s2), memb, chunk=chunk,
+                                       functional=functional, noise_dtype=noise_dtype, gemm_dtype=gemm_dtype)
+                parts_mean.append(np.asarray(means, np.float64))
+                parts_m2.append(np.asarray(m2, np.float64))
+            return np.concatenate(parts_mean, axis=1)[:, :T], np.concatenate(parts_m2, axis=1)[:, :T]
+
+        means, m2 = map_chunks(chunks, K * n_chunks)
     class_means, class_m2, counts = class_moments(means, m2, K, n_chunks, chunk)
     value, stderr = stratified_mean(class_means, class_m2, counts, mix.weights)
     live = mix.weights > 0

@@ -21,6 +21,7 @@ import numpy as np
 from jax import Array
 
 from gmmtheory._chunks import array_budget, bucket, pad_last, pad_to, rows_per_chunk
+from gmmtheory.distributed import map_chunks
 from gmmtheory.entropy.functionals import apply_functional
 from gmmtheory.entropy.moments import chunk_moments, class_moments, iid_estimate, log_weights, stratified_mean
 from gmmtheory.entropy.quadrature import SWITCH_SNR, window_rule
@@ -100,6 +101,14 @@ def _time_blocks(T: int, per_time: int, per_draw: int, cap: int) -> tuple[int, i
     return block, chunk
 
 
+def _take(idx: np.ndarray, n: int, *arrays: Array) -> tuple[Array, ...]:
+    """The chunks ``idx`` of per-chunk arrays (keys, classes): all of them unchanged on one process, this process's
+    block in a multi-process run (``gmmtheory.distributed.map_chunks``: the one-process keys, split by chunk)."""
+    if idx.size == n and np.array_equal(idx, np.arange(n)):
+        return arrays
+    return tuple(x[idx] for x in arrays)
+
+
 def _over_time_blocks(fn, a: np.ndarray, s2: np.ndarray, block: int, *extra: np.ndarray):
     """Call fn(a_b, s2_b, *extra_b) over blocks of times (padded to equal size: one compilation); concatenate."""
     T = a.shape[0]
@@ -173,10 +182,12 @@ def denoiser_gap(
     arr = mixture_arrays(mixture)
     member = jnp.asarray(part.membership())
     shared = bool(mixture.shared_covariance)
-    def fn(a_b, s2_b):
-        return _gap_kernel(arr, keys, classes, a_b, s2_b, member, chunk=chunk, shared=shared)
+    def run(idx):
+        ks, cs = _take(idx, K * n_chunks, keys, classes)
+        return _over_time_blocks(lambda a_b, s2_b: _gap_kernel(arr, ks, cs, a_b, s2_b, member, chunk=chunk,
+                                                               shared=shared), a, s2, block)
 
-    means, m2 = _over_time_blocks(fn, a, s2, block)
+    means, m2 = map_chunks(run, K * n_chunks)
     value, stderr = _stratified(means, m2, K, n_chunks, chunk, mixture.weights)
     return value, stderr, K * n_chunks * chunk
 
@@ -311,10 +322,13 @@ def autodiff(
         n_chunks = -(-n_samples // chunk)
         keys = jax.random.split(key, n_chunks)
         consts = (jnp.asarray(uniq), jnp.asarray(blocks), jnp.asarray(roots), log_w, memb)
-        def fn(a, s2, da, ds2):
-            return _ad_shared_kernel(keys, *consts, a, s2, da, ds2, chunk=chunk)
+        def run(idx):
+            (ks,) = _take(idx, n_chunks, keys)
+            return _over_time_blocks(lambda a, s2, da, ds2: _ad_shared_kernel(ks, *consts, a, s2, da, ds2,
+                                                                              chunk=chunk),
+                                     f["a"], f["s2"], block, f["da"], f["ds2"])
 
-        means, m2 = _over_time_blocks(fn, f["a"], f["s2"], block, f["da"], f["ds2"])
+        means, m2 = map_chunks(run, n_chunks)
         return _merge_iid(means, m2, chunk)
     if mixture.isotropic:
         m = mean_span(mixture)
@@ -323,10 +337,13 @@ def autodiff(
         n_chunks = -(-n_samples // chunk)
         keys = jax.random.split(key, n_chunks)
         var = jnp.asarray(mixture.spectrum.evals[:, 0])
-        def fn(a, s2, da, ds2):
-            return _ad_iso_kernel(keys, jnp.asarray(m), var, log_w, memb, a, s2, da, ds2, chunk=chunk, d=d)
+        def run(idx):
+            (ks,) = _take(idx, n_chunks, keys)
+            return _over_time_blocks(lambda a, s2, da, ds2: _ad_iso_kernel(ks, jnp.asarray(m), var, log_w, memb, a,
+                                                                           s2, da, ds2, chunk=chunk, d=d),
+                                     f["a"], f["s2"], block, f["da"], f["ds2"])
 
-        means, m2 = _over_time_blocks(fn, f["a"], f["s2"], block, f["da"], f["ds2"])
+        means, m2 = map_chunks(run, n_chunks)
         return _merge_iid(means, m2, chunk)
     n_per_class = -(-n_samples // K)
     block, chunk = _time_blocks(T, 3 * K, 4 * K * d, n_per_class)
@@ -334,9 +351,11 @@ def autodiff(
     keys = jax.random.split(key, K * n_chunks)
     classes = jnp.repeat(jnp.arange(K), n_chunks)
     arr = mixture_arrays(mixture)
-    def fn(a, s2, da, ds2):
-        return _ad_mc_kernel(arr, keys, classes, memb, a, s2, da, ds2, chunk=chunk)
+    def run(idx):
+        ks, cs = _take(idx, K * n_chunks, keys, classes)
+        return _over_time_blocks(lambda a, s2, da, ds2: _ad_mc_kernel(arr, ks, cs, memb, a, s2, da, ds2, chunk=chunk),
+                                 f["a"], f["s2"], block, f["da"], f["ds2"])
 
-    means, m2 = _over_time_blocks(fn, f["a"], f["s2"], block, f["da"], f["ds2"])
+    means, m2 = map_chunks(run, K * n_chunks)
     value, stderr = _stratified(means, m2, K, n_chunks, chunk, mixture.weights)
     return value, stderr, K * n_chunks * chunk

@@ -10,7 +10,7 @@
 *Fast path* (two Gaussians): the entropy depends on the parameters only through the effective SNR
 s = a² d μ̃²/(a² s_w² + σ²) and the weights, so a chunk of rows × t is one vmapped binary-channel quadrature
 (``entropy.quadrature.binary_expectation``) with the rate by I-MMSE, dH/dt = −½ mmse_b(s) ds/dt; the rows of a
-chunk are sharded over the devices of a 1-D ``Mesh`` (axis ``"cells"``).
+chunk are sharded over the (local) devices of a 1-D ``Mesh`` (axis ``"cells"``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from gmmtheory.entropy.reduced import applies as reduced_applies
 from gmmtheory.guidance import guided_profile
 from gmmtheory.mixture import GaussianMixture, Partition
 from gmmtheory.phase.diagram import quantity_key
-from gmmtheory.phase.distributed import gather
 from gmmtheory.processes import EDM, time_factors
 
 _QUAD_NODES = 200 + 960  # Gauss–Hermite + windowed Gauss–Legendre nodes per s value
@@ -154,7 +153,7 @@ def _fast_setup(axes, base, t, process, devices, chunk_rows):
     def compute(rows: np.ndarray) -> tuple[dict, dict]:
         idx = np.concatenate([rows, np.full(chunk_rows - rows.size, rows[-1])])  # pad: fixed shape, one compile
         out = _binary_grid_kernel(put(q[idx], row_sh), put(v[idx], row_sh), put(log_w[idx], mat_sh), *consts)
-        vals = {k: gather(x)[: rows.size] for k, x in out.items()}
+        vals = {k: np.asarray(x)[: rows.size] for k, x in out.items()}  # the mesh is this process's devices
         return vals, {k: np.zeros_like(x) for k, x in vals.items()}
 
     return n, chunk_rows, compute, Lam, pi0

@@ -1,46 +1,23 @@
-"""Devices and processes of a phase-diagram sweep: multi-host start-up, the devices to use, gathering results.
+"""Devices and processes of a phase-diagram sweep: the devices to use, gathering results, merging the cell loop.
 
-Multi-host: set ``JAX_COORDINATOR_ADDRESS`` (host:port of process 0), ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` on
-every host (or run under a cluster that ``jax.distributed.initialize()`` auto-detects, e.g. SLURM, and set
-``GMMTHEORY_DISTRIBUTED=1``) and call ``init_distributed()`` before any other jax work (``phase_diagram`` also calls
-it). The fast path then shards each chunk over all global devices (results gathered with ``process_allgather``); the
-cell loop gives process p the cells i ≡ p (mod P) and merges them (``merge_processes``: the one finite value per
-cell wins). On one host everything here is a no-op.
+Start-up, reporting and shutdown of a multi-process run live in ``gmmtheory.distributed`` (``init_distributed``,
+``distributed_run``; the three variables ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``);
+``phase_diagram`` calls ``init_distributed()`` itself. With P processes process p owns the units u ≡ p (mod P) — the
+fast path's chunks of rows, each sharded over p's local devices (the same shapes, hence the same bits, as a
+one-process run with that many devices), or the cells of the loop, each computed inside
+``distributed.local_only()`` (no collectives inside a cell); it computes and caches only those, and
+``merge_processes`` all-gathers the results once at the end (each cell from its owner). On one process everything
+here is a no-op.
 """
 
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
 
-try:  # the private handle on jax's distributed state (to skip a second initialize); absent if the API moved
-    from jax._src import distributed as _jax_distributed
-except ImportError:  # pragma: no cover - private API moved
-    _jax_distributed = None
+from gmmtheory.distributed import allgather, init_distributed
 
-__all__ = ["gather", "init_distributed", "merge_processes", "resolve_devices"]
-
-
-def init_distributed() -> bool:
-    """Call ``jax.distributed.initialize`` when configured (see the module docstring); True if multi-process."""
-    env = os.environ
-    configured = "JAX_COORDINATOR_ADDRESS" in env or env.get("GMMTHEORY_DISTRIBUTED", "") not in ("", "0")
-    if not configured:
-        return False
-    try:
-        if getattr(_jax_distributed.global_state, "client", None) is not None:
-            return jax.process_count() > 1
-    except Exception:  # pragma: no cover - private API moved
-        pass
-    kw = {}
-    if "JAX_COORDINATOR_ADDRESS" in env:
-        kw = dict(coordinator_address=env["JAX_COORDINATOR_ADDRESS"],
-                  num_processes=int(env["JAX_NUM_PROCESSES"]), process_id=int(env["JAX_PROCESS_ID"]))
-    jax.distributed.initialize(**kw)
-    return jax.process_count() > 1
+__all__ = ["init_distributed", "merge_processes", "owner", "resolve_devices"]
 
 
 def resolve_devices(devices: object) -> list:
@@ -58,18 +35,13 @@ def resolve_devices(devices: object) -> list:
     return devs
 
 
-def gather(x: jax.Array) -> np.ndarray:
-    """A (possibly multi-host sharded) array as one numpy array on every process."""
-    if jax.process_count() > 1:
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
+def owner(unit: int) -> int:
+    """The process that computes and writes ``unit`` (a fast-path chunk or a cell): unit mod P."""
+    return unit % jax.process_count()
 
 
-def merge_processes(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Cell-loop results of every process merged in place: each process filled its own cells and left nan elsewhere."""
-    for k in arrays:
-        merged = np.nanmax(np.asarray(multihost_utils.process_allgather(np.nan_to_num(arrays[k], nan=-np.inf))),
-                           axis=0)
-        merged[np.isneginf(merged)] = np.nan
-        arrays[k] = merged
-    return arrays
+def merge_processes(arrays: dict[str, np.ndarray], cells_of: np.ndarray) -> dict[str, np.ndarray]:
+    """Cell-loop results of every process merged: row i of every array is taken from process ``cells_of[i]`` (the
+    one that computed or loaded it; the same choice on every process), so all processes end with equal arrays."""
+    rows = np.arange(len(cells_of))
+    return {k: allgather(np.asarray(v, np.float64))[cells_of, rows] for k, v in sorted(arrays.items())}

@@ -9,10 +9,12 @@ A guidance axis ``w`` gives ``H`` only: the cross-entropy E_{q_w}[−log p_t(z|x
 Landmarks (``phase.landmarks``) per level, plus ``t_S`` = ½ log Λ (OU; mapped to the process at equal SNR).
 
 Units: the fast path (model ``"two"``, axes among d, μ̃, variance, imbalance) runs chunks of rows of the flattened
-parameter grid, each one sharded call of the binary-channel kernel (``phase.cells``); the cell loop runs one cell per
-unit, on one thread per local device (each under ``jax.default_device``), and with P processes process p takes the
-cells i ≡ p (mod P). The engine's kernels depend on shapes only, so a sweep compiles once per shape. Finished units go
-through the cache (``phase.cache``) when ``cache=DIR`` is given.
+parameter grid, each one call of the binary-channel kernel sharded over the local devices (``phase.cells``); the cell
+loop runs one cell per unit, on one thread per local device (each under ``jax.default_device``). With P processes
+(``gmmtheory.distributed``) process p computes and caches the units u ≡ p (mod P) and the results are all-gathered
+once at the end (``phase.distributed``), so every process returns the one-process diagram. The engine's kernels
+depend on shapes only, so a sweep compiles once per shape. Finished units go through the cache (``phase.cache``)
+when ``cache=DIR`` is given.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ from tqdm.auto import tqdm
 from gmmtheory._checks import check_choice, check_count
 from gmmtheory._precision import in_float64, precision_scope
 from gmmtheory._version import __version__
+from gmmtheory.distributed import agree_any, local_only
 from gmmtheory.entropy.result import RareEventWarning
 from gmmtheory.landmarks.spectral import speciation_time
 from gmmtheory.mixture import prior_entropy
 from gmmtheory.phase.cache import CACHE_FORMAT, _Cache, check_cache_dir
 from gmmtheory.phase.cells import _fast_setup, _general_cell, _guided_cell
 from gmmtheory.phase.diagram import PhaseDiagram, quantity_key
-from gmmtheory.phase.distributed import init_distributed, merge_processes, resolve_devices
+from gmmtheory.phase.distributed import init_distributed, merge_processes, owner, resolve_devices
 from gmmtheory.phase.landmarks import grid_landmarks
 from gmmtheory.phase.params import (
     _FAST_AXES,
@@ -118,6 +121,11 @@ def phase_diagram(
     cache_root = check_cache_dir(cache)
     init_distributed()
     devices = resolve_devices(devices)
+    n_proc, pid = jax.process_count(), jax.process_index()
+    local = [dv for dv in devices if dv.process_index == pid]
+    if not local:
+        raise ValueError(f"devices: process {pid} of {n_proc} has none of the given devices; give devices of every "
+                         "process (default: all)")
     fast = model == "two" and set(ax) <= _FAST_AXES and not guided and method in ("auto", "quadrature")
     levels_of_model = level_names(model)
     pshape = tuple(len(v) for v in ax.values())
@@ -129,7 +137,7 @@ def phase_diagram(
     # ---- units of work
     if fast:
         with precision_scope("float64"):
-            n, rows, compute_rows, Lam, pi0 = _fast_setup(ax, base, t, process, devices, chunk_size)
+            n, rows, compute_rows, Lam, pi0 = _fast_setup(ax, base, t, process, local, chunk_size)
         units = [np.arange(s, min(s + rows, n)) for s in range(0, n, rows)]
 
         def compute(u: int) -> tuple[dict, dict]:
@@ -161,17 +169,15 @@ def phase_diagram(
 
     # ---- run (cache-aware), sharded / threaded over devices
     results: dict[int, tuple[dict, dict]] = {}
-    todo = []
     for u in range(len(units)):
         got = cache_obj.load(u)
-        if got is None:
-            todo.append(u)
-        else:
+        if got is not None:
             results[u] = got
     cache_info = cache_obj.report()
-    n_proc, pid = jax.process_count(), jax.process_index()
-    if not fast and n_proc > 1:
-        todo = [u for u in todo if u % n_proc == pid]
+    missing = np.array([u not in results for u in range(len(units))], bool)
+    if n_proc > 1:  # a unit missing (or rejected) on any process is recomputed, by its owner
+        missing = agree_any(missing)
+    todo = [u for u in range(len(units)) if missing[u] and owner(u) == pid]
     if progress is None:
         progress = sys.stderr.isatty()
     bar = tqdm(total=n_cells, initial=sum(units[u].size for u in results), disable=not progress, unit="cell",
@@ -180,16 +186,16 @@ def phase_diagram(
     def finish(u: int, res) -> None:
         vals, errs = res
         results[u] = res
-        if fast and pid != 0:
-            pass
-        else:
+        if owner(u) == pid:  # each part written once, atomically, by its owner
             cache_obj.store(u, vals, errs)
         bar.update(units[u].size)
         if callback is not None:
             callback([int(i) for i in units[u]])
 
-    local = [dv for dv in devices if dv.process_index == pid]
+    stack = contextlib.ExitStack()
     try:
+        if not fast:
+            stack.enter_context(local_only())  # a cell's Monte Carlo stays in its process (units are split already)
         if fast or len(local) <= 1:
             with (jax.default_device(local[0]) if (not fast and local) else contextlib.nullcontext()):
                 for u in todo:
@@ -210,18 +216,26 @@ def phase_diagram(
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
+        stack.close()
         bar.close()
 
     # ---- assemble
-    keys = sorted({k for vals, _ in results.values() for k in vals}) if results else []
+    keys = sorted(set(unit_keys) | {k for vals, _ in results.values() for k in vals})  # the same on every process
     values = {k: np.full((n_cells, T), np.nan) for k in keys}
     stderr = {k: np.full((n_cells, T), np.nan) for k in keys}
     for u, (vals, errs) in results.items():
         for k in vals:
             values[k][units[u]] = vals[k]
             stderr[k][units[u]] = errs[k]
-    if not fast and n_proc > 1:
-        values, stderr = merge_processes(values), merge_processes(stderr)
+    if n_proc > 1:  # every cell from the owner of its unit, which computed or loaded it
+        cells_of = np.zeros(n_cells, int)
+        for u, cells in enumerate(units):
+            cells_of[cells] = owner(u)
+        values, stderr = merge_processes(values, cells_of), merge_processes(stderr, cells_of)
+        if not fast:
+            flags = np.zeros(n_cells, bool)
+            flags[rare_cells] = True
+            rare_cells = [int(i) for i in np.flatnonzero(agree_any(flags))]
     if fast:
         keep = set(quantities)
         values = {k: v for k, v in values.items() if k in keep}
