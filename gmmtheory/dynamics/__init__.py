@@ -11,6 +11,9 @@ Modules:
 - ``kernel``: the jitted step of each sampler ("sde" Euler–Maruyama, "ode" Heun, "edm" Karras et al. Algorithm 2)
   with the guided denoiser, ``semantic_basis``, ``TRACE_COUNT``;
 - ``sampling``: ``simulate`` (and ``reverse_sde``, ``probability_flow``, ``edm_sampler``) returning ``Trajectories``;
+  ``runs``: its pieces (``prepare_run``, ``initial_states``, ``run_segment``);
+- ``reduced`` / ``radial``: the exact reduced dynamics on the span of the means (``simulate(reduced=...)``; cost
+  independent of d; ``orth_variance``, ``orth_step_factors``, ``choose_reduction``; docs/reduced_dynamics.md);
 - ``observables``: entropy / cross-entropy profiles, rates, commitment times, class frequencies, overshoot and
   within-class variance;
 - ``experiments``: Biroli et al.'s clones and U-turns against the exact collision probability φ(t)
@@ -42,6 +45,7 @@ from gmmtheory.dynamics.observables import (
     profile_rate,
     within_class_variance,
 )
+from gmmtheory.dynamics.reduced import REDUCE_MIN_D, choose_reduction, orth_step_factors, orth_variance
 from gmmtheory.dynamics.sampling import (
     Trajectories,
     edm_sampler,
@@ -53,6 +57,7 @@ from gmmtheory.dynamics.sampling import (
 __all__ = [
     "GUIDANCE",
     "INITS",
+    "REDUCE_MIN_D",
     "SAMPLERS",
     "TRACE_COUNT",
     "AgreementResult",
@@ -61,6 +66,7 @@ __all__ = [
     "check_guidance",
     "check_interval",
     "check_sigmas",
+    "choose_reduction",
     "class_frequencies",
     "clones",
     "commitment_times",
@@ -70,6 +76,8 @@ __all__ = [
     "group_log_posterior",
     "make_grid",
     "mean_stderr",
+    "orth_step_factors",
+    "orth_variance",
     "overshoot",
     "probability_flow",
     "profile_rate",

@@ -109,7 +109,8 @@ def sampler_kernel(arr, q, x0, keys, labels, table, grid, params, start, stop, *
         # EDM Algorithm 2 (frame a = 1, s2 = σ²)
         s_cur, s_next = jnp.sqrt(s20), jnp.sqrt(s21)
         s_hat = s_cur * (1.0 + grid["gamma"][i])
-        x_hat = x + jnp.sqrt(jnp.maximum(s_hat**2 - s20, 0.0)) * params["s_noise"] * xi
+        gam = grid["gamma"][i]  # √(σ̂² − σ_i²) = σ_i √(γ(2 + γ)): exactly 0 without churn
+        x_hat = x + s_cur * jnp.sqrt(gam * (2.0 + gam)) * params["s_noise"] * xi
         d0 = (x_hat - den(x_hat, 1.0, s_hat**2, s_hat, lab)) / s_hat
         x1 = x_hat + (s_next - s_hat) * d0
 

@@ -153,10 +153,20 @@ def overshoot(traj: Trajectories, mixture: GaussianMixture) -> dict:
     return {"mean": float(m), "stderr": float(se), "values": vals}
 
 
+def _orthogonal_spread(traj: Trajectories, sel: np.ndarray) -> float:
+    """E|x⊥_end|² within the selected samples of a reduced run (the mean of x⊥ is 0)."""
+    if "orth_variance" in traj.extra:
+        return float(np.dot(traj.extra["orth_mult"], traj.extra["orth_variance"][traj.stop]))
+    return float(np.mean(traj.extra["final_rho"][sel]))
+
+
 def within_class_variance(traj: Trajectories, mixture: GaussianMixture) -> dict:
     """Diversity: variance of the final samples within their (hard) final class, along the semantic subspace
     (``signal_ratio``: Σ_k π̂_k tr(Qᵀ Cov̂_k Q)/tr(Qᵀ Σ_k Q)) and, when x was kept, over all d coordinates
-    (``total_ratio``: tr Cov̂_k / tr Σ_k). Ratios < 1 mean lost diversity."""
+    (``total_ratio``: tr Cov̂_k / tr Σ_k). Ratios < 1 mean lost diversity. For a reduced run without x
+    (``simulate(reduced=...)``), tr Cov̂_k = the variance of u within the class plus the orthogonal spread:
+    Σ_g mult_g V_end,g (shared covariance: x⊥ is independent of u and of the class, ``extra["orth_variance"]``) or
+    the class mean of ρ = |x⊥|² (isotropic classes, ``extra["final_rho"]``)."""
     cls = np.argmax(traj.final_log_post, axis=-1)
     Q = traj.basis
     sig_r, tot_r, wts = [], [], []
@@ -177,6 +187,9 @@ def within_class_variance(traj: Trajectories, mixture: GaussianMixture) -> dict:
         sig_r.append(emp / th if th > 0 else np.nan)
         if traj.x is not None:
             tot_r.append(float(np.sum(np.var(traj.x[sel], axis=0, ddof=1))) / float(np.sum(evals[k])))
+        elif "final_u" in traj.extra:  # a reduced run: u's spread plus the closed-form (or tracked) orthogonal part
+            tot_r.append((float(np.sum(np.var(traj.extra["final_u"][sel], axis=0, ddof=1)))
+                          + _orthogonal_spread(traj, sel)) / float(np.sum(evals[k])))
         wts.append(sel.mean())
     wts = np.asarray(wts) / max(np.sum(wts), 1e-300)
     return {"signal_ratio": float(np.dot(wts, sig_r)) if sig_r else float("nan"),
