@@ -5,8 +5,6 @@ exact vs MC overshoot. Run: .venv/bin/python benchmarks/exact_guidance.py"""
 
 import time
 
-import numpy as np
-
 from gmmtheory.dynamics import overshoot, simulate
 from gmmtheory.guided_law import sampler_law
 from gmmtheory.presets import build_preset

@@ -44,8 +44,9 @@ ORDER = ("machine_limits", "entropy_methods", "workflows", "bridge_gmm", "scalin
 
 
 def benchmark_modules() -> list[str]:
-    found = {p.stem for p in HERE.glob("*.py")
-             if not p.stem.startswith("_") and p.stem not in ("run_all", "reliability", "distributed")}  # reliability: not timed
+    # reliability: not timed; distributed: launches its own processes (benchmarks/distributed.py --help)
+    skip = ("run_all", "reliability", "distributed")
+    found = {p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and p.stem not in skip}
     return [m for m in ORDER if m in found] + sorted(found - set(ORDER))
 
 
