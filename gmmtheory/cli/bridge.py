@@ -1,4 +1,4 @@
-"""``gmmtheory bridge {gmm,digits,digits-control,sd15,edm2}``: argparse options (torch-free) and the commands.
+"""``gmmtheory bridge {gmm,digits,digits-control,sd15,edm2,inspect}``: argparse options (torch-free) and the commands.
 
 The commands reach the bridge through its lazy face ``gmmtheory.bridge`` (torch is imported on the first use of a
 name, after ``_require`` has checked the optional dependencies) and write the Markdown pages and figures with
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import gmmtheory.bridge as bridge  # the lazy face: importing it imports no torch
 from gmmtheory.atomic import ensure_writable_dir
+from gmmtheory.cli.checkpoint_options import TRUST_BOUNDARY, add_checkpoint_arguments, checkpoint_from_args
 from gmmtheory.cli.options import list_type
 from gmmtheory.report import bridge as pages
 from gmmtheory.report import bridge_control as pages_control
@@ -46,6 +47,8 @@ EPILOG = """examples:
   gmmtheory bridge digits-control --model out/bridge/digits/digits_model.pt \
         --comparison out/bridge/digits/digits.json                # guidance interval + schedules on that model
   gmmtheory bridge sd15 --path ~/models/sd15 --prompts "a photo of a cat|a photo of a dog" --device cuda
+  gmmtheory bridge inspect --checkout ~/src/mymodel --weights ckpt.pt --factory mypkg.net:UNet \
+        --kwargs '{"channels": 64}' --parametrization eps --schedule linear:1e-4,0.02,1000   # load + one timed call
   gmmtheory bridge edm2 --checkout ~/src/edm2 --cond edm2-img512-xs-2147483-0.045.pkl \\
         --uncond edm2-img512-xs-uncond-2147483-0.045.pkl --classes 1,207,417 --device cuda
 """
@@ -145,6 +148,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _common(e, out="out/bridge/edm2", n_samples=256, steps=64, batch=64, device="cuda")
     _real(e)
     e.set_defaults(func=cmd_edm2)
+
+    ins = sub.add_parser("inspect", help="load your own torch checkpoint and run one timed denoising call",
+                         description="Load a checkpoint (a pickled module with --trust-pickle, or --factory + a state "
+                                     "dict) as an EDM denoiser and print a one-screen summary: parameters, σ range, "
+                                     "output statistics and time per call at a few σ. " + TRUST_BOUNDARY)
+    add_checkpoint_arguments(ins)
+    ins.add_argument("--sigmas", type=list_type("--sigmas", float), default=None,
+                     help="comma list of σ to probe (default: near σ_min, the geometric middle, near min(σ_max, 80))")
+    ins.add_argument("--batch", type=int, default=4, help="images per call (default 4)")
+    ins.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    ins.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    ins.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ins.set_defaults(func=cmd_inspect)
 
 
 def _require(command: str, *modules: str) -> None:
@@ -255,3 +271,13 @@ def cmd_edm2(args: argparse.Namespace) -> int:
                           batch_size=args.batch_size, n_levels=args.n_levels, n_sigma=args.n_sigma)
     pages.write_real(res, out)
     return _emit(res, args, f"wrote {args.out}/edm2.json, edm2.md, edm2.png/.pdf ({res['seconds']:.0f} s)")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    _positive(args.batch, "--batch")
+    if args.sigmas is not None and not args.sigmas:
+        raise ValueError("--sigmas must hold at least one σ")
+    _require("inspect", "torch")
+    model = checkpoint_from_args(args, device=args.device)
+    res = bridge.models.probe(model, sigmas=args.sigmas, n=args.batch, seed=args.seed)
+    return _emit(res, args, bridge.models.format_probe(res))
