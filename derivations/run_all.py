@@ -21,6 +21,7 @@ SCRIPTS = (
     "denoiser_gap",
     "speciation_hessian",
     "process_conversions",
+    "reduced_dynamics",
 )
 
 

@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("sympy", reason="the derivations need sympy: pip install 'gmmtheory[derivations]'")
 
 DERIVATIONS = Path(__file__).resolve().parent.parent / "derivations"
-SCRIPTS = ("binary_channel", "collision_mmse", "denoiser_gap", "speciation_hessian", "process_conversions")
+SCRIPTS = ("binary_channel", "collision_mmse", "denoiser_gap", "speciation_hessian", "process_conversions",
+           "reduced_dynamics")
 
 
 @pytest.fixture(scope="module")
