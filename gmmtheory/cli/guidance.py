@@ -1,6 +1,11 @@
 """The ``gmmtheory guidance`` subcommand: the guidance study (``studies.guidance.guidance_study``) as a table, JSON
 or CSV, with the Monte Carlo standard error of each landmark beside it; ``--out`` also writes the files and the
 figure (CE(σ) = E −log p_t(z | x_t) against the unguided H[Z | X_t], in OU time t = ½ log(1 + σ²)).
+
+``--exact``: instead of Monte Carlo, the exact guided probability-flow law of two Gaussians
+(``studies.guided_law.redistribution_study``): the half-entropy shift, window and peak-rate ratios and the
+information moved into the interval, for each --d and --w; ``--grids`` adds the practitioners' grid table and the
+exact cost of few steps (``studies.guided_law.grid_study``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from gmmtheory.cli.options import SIGMA_DEFINITION, add_format_args, emit, list_
 from gmmtheory.dynamics import SAMPLERS
 from gmmtheory.report.guidance import profiles_figure
 from gmmtheory.studies.guidance import INTERVALS, WS, GuidanceStudy, default_mixtures, guidance_study
+from gmmtheory.studies.guided_law import grid_study, redistribution_study
 
 PRESET_CASES = {"two": ["two"], "kclasses": ["kclasses"], "hierarchical": ["hier/classes", "hier/super"]}
 _CLI_SE = {"half_t": "half_t_err", "error_rate": "error_rate_stderr", "overshoot": "overshoot_stderr"}
@@ -36,17 +42,60 @@ def _cli_rows(study: GuidanceStudy) -> list[dict]:
     return rows
 
 
+def _dims(spec: str) -> tuple[int, ...]:
+    """--d: a comma list of dimensions, each an integer ≥ 1 (1e6 allowed)."""
+    out = []
+    for v in spec.split(","):
+        try:
+            f = float(v)
+        except ValueError:
+            f = float("nan")
+        if not (f >= 1 and f == int(f)):
+            raise argparse.ArgumentTypeError(f"--d must be a comma list of integers ≥ 1 (e.g. 10,1e6); got {spec!r}")
+        out.append(int(f))
+    return tuple(out)
+
+
+def cmd_exact(args: argparse.Namespace, intervals: tuple[str, ...]) -> int:
+    """--exact: the exact two-Gaussian study (and --grids), printed and (--out) written as guidance_exact.json."""
+    if args.preset not in ("all", "two"):
+        raise ValueError(f"--exact supports --preset two only (two Gaussians, μ̃ = 0.5); got {args.preset!r}")
+    bad_w = [w for w in args.w if w < 1]
+    if bad_w:
+        raise ValueError(f"--exact needs guidance scales --w ≥ 1; got {bad_w}")
+    out_dir = prepare_out(args.out)
+    rows = redistribution_study(args.w, args.d, intervals)
+    meta = {"case": "two Gaussians N(±m e, I), m = √d·0.5", "method": "exact guided probability-flow law "
+            "(universal ODE in q = m²/(1+σ²), Gauss–Hermite nodes)", "time_variable": "OU time t = ½ log(1 + σ²)",
+            "sigma": SIGMA_DEFINITION, "H_units": "nats"}
+    columns = {"shift_t": "half-entropy OU time, guided − unguided", "shift_logsigma": "the same in log σ",
+               "info_moved": "share of the CE drop inside the interval, guided − unguided"}
+    emit("guidance --exact", meta, rows, columns, args.format, out_dir, "guidance_exact")
+    if args.grids:
+        g = grid_study(args.d, steps=(4, 8, 16, 32), families=("ddpm", "ddim", "cosine", "edm", "logsnr"),
+                       ws=tuple(args.w))
+        emit("guidance --exact --grids", {"windows": g["windows"]}, g["catalogue"], None, args.format, out_dir,
+             "guidance_grids")
+        emit("guidance --exact --grids (cost)", {}, g["cost"], None, args.format, out_dir, "guidance_grid_cost")
+    return 0
+
+
 def cmd_guidance(args: argparse.Namespace) -> int:
     """Run the study of the options, print it and (``--out``) write guidance.json/.csv and the figure."""
-    if args.d < 1:
-        raise ValueError(f"--d must be an integer ≥ 1; got {args.d}")
-    cases = default_mixtures(args.d)
-    if args.preset != "all":
-        cases = {k: cases[k] for k in PRESET_CASES[args.preset]}
     intervals = tuple(v.strip() for v in args.intervals.split(",") if v.strip())
     bad = [v for v in intervals if v not in INTERVALS]
     if bad or not intervals:
         raise ValueError(f"--intervals must be a comma list among {', '.join(INTERVALS)}; got {args.intervals!r}")
+    if args.exact:
+        return cmd_exact(args, intervals)
+    if args.grids:
+        raise ValueError("--grids needs --exact")
+    if len(args.d) != 1:
+        raise ValueError(f"--d takes one dimension without --exact; got {args.d}")
+    args.d = args.d[0]
+    cases = default_mixtures(args.d)
+    if args.preset != "all":
+        cases = {k: cases[k] for k in PRESET_CASES[args.preset]}
     out_dir = prepare_out(args.out)
     study = guidance_study(cases, ws=args.w, intervals=intervals, sampler=args.sampler, n_steps=args.n_steps,
                            n_samples=args.n_samples, key=args.seed)
@@ -72,7 +121,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--preset", default="all", choices=["all", *PRESET_CASES],
                    help="which study case(s) (default all)")
-    p.add_argument("--d", type=int, default=256, help="dimension (default 256)")
+    p.add_argument("--d", type=_dims, default=(256,),
+                   help="dimension (default 256); with --exact a comma list, e.g. 10,1e3,1e6")
     p.add_argument("--w", type=list_type("--w", float, nonempty=True), default=WS,
                    help="comma list of guidance scales (default 1,1.5,2,3,5)")
     p.add_argument("--intervals", default=",".join(INTERVALS),
@@ -81,6 +131,12 @@ def add_parser(sub) -> None:
     p.add_argument("--n-steps", type=int, default=64, help="sampler steps (default 64)")
     p.add_argument("--n-samples", type=int, default=2048, help="trajectories per run (default 2048)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--exact", action="store_true",
+                   help="exact guided law of two Gaussians instead of Monte Carlo: Δ of the half-entropy time, "
+                        "window / peak-rate ratios, information moved into the interval (w ≥ 1; any d)")
+    p.add_argument("--grids", action="store_true",
+                   help="with --exact: practitioners' grids inside the unguided window, and the exact cost of "
+                        "4-32 steps (final class frequency, CE profile) per grid")
     p.add_argument("--out", type=Path,
                    help="also write guidance.json, guidance.csv and the figure guidance_profiles.png/.pdf here")
     add_format_args(p)

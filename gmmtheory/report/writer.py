@@ -32,13 +32,14 @@ from gmmtheory.report.curves import (
     section_two_gaussians,
 )
 from gmmtheory.report.guidance import section_guidance
+from gmmtheory.report.guided_law import section_guided_law
 from gmmtheory.report.phase import section_phase
 
 Section = Callable[[Path, str], str]
 
 SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_logtime, section_hierarchy,
                            section_covariance_only, section_phase,
-                           section_guidance, section_control, section_bridge]
+                           section_guidance, section_guided_law, section_control, section_bridge]
 
 INCOMPLETE_TITLE = "# gmmtheory report — INCOMPLETE"
 
