@@ -21,7 +21,9 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Denoiser", "Measurement", "as_sigma"], "base"),
     **dict.fromkeys(["PAPER_SETUPS", "DiffusersDenoiser", "EDM2Denoiser", "EDM2Net", "GuidedDenoiser",
-                     "TorchDenoiser", "as_edm2_net", "cfg", "guided", "guided_denoise", "load_edm2", "load_sd15"],
+                     "TorchDenoiser", "as_edm2_net", "cfg", "guided", "guided_denoise", "load_edm2", "load_sd15",
+                     "CheckpointDenoiser", "DiscreteSchedule", "load_checkpoint", "load_module", "parse_schedule",
+                     "probe", "format_probe"],
                     "models"),
     "GMMDenoiser": "gmm",
     **dict.fromkeys(["edm_sigmas", "model_sigmas", "sample"], "sampling"),

@@ -11,17 +11,27 @@ Three routes, each returning ``Measurement`` objects (σ increasing, value, Mont
 
 ``bias`` (``tracker_bias_table``, ``format_bias_table``) holds (A) against exact ``class_entropy`` on a
 ``GMMDenoiser``; the test suite holds (B) and (C) against ``entropy_rate`` / ``class_entropy``. ``common``: the
-shared input checks and numerics.
+shared input checks and numerics. For a conditional-only network (no null label): ``implied``
+(``ImpliedUnconditional``: D_u = Σ_y p(y | x) D_y; ``CountingDenoiser``) and ``conditional``
+(``conditional_curves``: classifier entropy and the implied-unconditional denoiser gap from one classifier pass);
+the tracker's ``sampler="implied"``.
 """
 
 from __future__ import annotations
 
 from gmmtheory.bridge.estimators.bias import format_bias_table, tracker_bias_table
 from gmmtheory.bridge.estimators.classifier import classifier_entropy, classifier_log_posterior
+from gmmtheory.bridge.estimators.conditional import conditional_curves, gap_integral
 from gmmtheory.bridge.estimators.gap import denoiser_gap
+from gmmtheory.bridge.estimators.implied import CountingDenoiser, ImpliedUnconditional, is_conditional_only
 from gmmtheory.bridge.estimators.tracker import tracker_entropy, tracker_log_posteriors
 
 __all__ = [
+    "CountingDenoiser",
+    "ImpliedUnconditional",
+    "conditional_curves",
+    "gap_integral",
+    "is_conditional_only",
     "classifier_entropy",
     "classifier_log_posterior",
     "denoiser_gap",

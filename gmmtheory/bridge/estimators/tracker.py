@@ -43,6 +43,7 @@ from gmmtheory.bridge.estimators.common import (
     _model_prior,
     _sub_log_prior,
 )
+from gmmtheory.bridge.estimators.implied import is_conditional_only
 from gmmtheory.bridge.sampling import (
     check_sigmas,
     initial_state,
@@ -142,7 +143,10 @@ def tracker_log_posteriors(
     then x_n = r x_c + (1 − r) D_z(x_c) + sqrt(s̃² + β τ_z/d) ξ. That is the exact transition
     Σ_z p(z | x_c) N(m_z, s̃² I + β J_z) of the reverse process whenever the tracked posterior is exact and J_z is
     isotropic, so it removes the sampler's own discretisation error (the ancestral step ignores the posterior
-    spread of x_0, between classes and within them) as well as the kernel's.
+    spread of x_0, between classes and within them) as well as the kernel's. ``"implied"`` — for a conditional-only
+    network (no D(x, σ, None)): the ancestral step with the implied unconditional denoiser
+    D_u(x_c) = Σ_z p(z | x_c) D_z(x_c), p the tracked posterior of the first of ``methods`` (all classes tracked;
+    no network call beyond the K conditional ones the tracker makes anyway).
 
     Returns a dict with ``sigma`` (T,) the nonzero grid (decreasing, σ_0 first), ``categories`` (names of the M
     posterior categories: the tracked classes, plus ``"rest"`` for a subset against the unconditional model),
@@ -157,8 +161,11 @@ def tracker_log_posteriors(
     methods = tuple(dict.fromkeys(methods))
     if not methods or any(m not in ("paper", "corrected") for m in methods):
         raise ValueError(f"methods must be a non-empty subset of ('paper', 'corrected'); got {methods!r}")
-    if sampler not in ("ancestral", "posterior"):
-        raise ValueError(f"sampler must be 'ancestral' or 'posterior'; got {sampler!r}")
+    if sampler not in ("ancestral", "posterior", "implied"):
+        raise ValueError(f"sampler must be 'ancestral', 'posterior' or 'implied'; got {sampler!r}")
+    if sampler == "implied" and mode != "all":
+        raise ValueError("sampler='implied' needs every class tracked (classes=None, reference='unconditional'): "
+                         "its unconditional denoiser is the tracked-posterior mixture of all K classes")
     if sampler == "posterior" and ("corrected" not in methods or mode != "all"):
         raise ValueError("sampler='posterior' needs the corrected tracker with every class tracked against the "
                          "unconditional reference (classes=None, reference='unconditional')")
@@ -204,6 +211,10 @@ def tracker_log_posteriors(
                 x_rep = x.repeat(Tc, *([1] * (x.ndim - 1)))
                 dens = [model(x_rep, sc, lab).view(Tc, m, *x.shape[1:])]
                 d_ref = model(x, sc, None) if (sampler == "ancestral" or with_ref) else None
+                if sampler == "implied":  # D_u = Σ_z p(z | x_c) D_z(x_c), p the tracked posterior (first method)
+                    w_post = torch.as_tensor(np.exp(rec[methods[0]][-1]), dtype=torch.float64, device=x.device)
+                    d_ref = torch.einsum("mz,zmd->md", w_post, dens[0].to(torch.float64).flatten(2))
+                    d_ref = d_ref.view(x.shape).to(x.dtype)
                 if with_ref:
                     dens.append(d_ref[None])
                 D = torch.cat(dens, 0)  # (T', m, *shape): tracked classes, then the reference
@@ -217,7 +228,7 @@ def tracker_log_posteriors(
                     tau = (probe.to(torch.float64).flatten(1)[None] * torch.cat(jv, 0).to(torch.float64)).sum(-1)
                     tau = tau.clamp_min(0.0)  # (T', m) Hutchinson estimates of tr J_z
                 xi = randn(tuple(x.shape), g, model) if (sn > 0 or sampler == "posterior") else None
-                if sampler == "ancestral":
+                if sampler in ("ancestral", "implied"):
                     x_next = r * x + (1.0 - r) * d_ref
                     if sn > 0:
                         x_next = x_next + st * xi
@@ -293,8 +304,11 @@ def tracker_entropy(
         partition: optional ``Partition`` of all K labels to group the posterior (all classes tracked only).
         corrected: use the corrected kernel (posterior-covariance term) instead of the paper's.
         sampler: ``"ancestral"`` (the paper's: unconditional denoiser), ``"posterior"`` (the corrected tracker's
-            own sampler, see ``tracker_log_posteriors``) or ``"auto"``: posterior when ``corrected`` and every
-            class is tracked against the unconditional reference, else ancestral.
+            own sampler, see ``tracker_log_posteriors``), ``"implied"`` (ancestral with the tracked-posterior
+            mixture Σ_z p(z | x) D_z as the unconditional denoiser: never calls D(x, σ, None)) or ``"auto"``:
+            posterior when ``corrected`` and every class is tracked against the unconditional reference, else
+            implied when the model is conditional only (``implied.is_conditional_only``) and every class is
+            tracked, else ancestral.
         jvp: ``"autograd"`` (torch.func.jvp) or ``"finite"`` (central differences) for the corrected kernel.
         generator: torch.Generator or int seed. batch_size: trajectories per batch (memory ∝ batch·|classes|·d).
         init: the sampler's initial state (``sampling.sample``; "auto" = exact marginal when the model offers it).
@@ -312,7 +326,10 @@ def tracker_entropy(
             raise ValueError("partition needs every class tracked against the unconditional reference (classes=None)")
     method: Method = "corrected" if corrected else "paper"
     if sampler == "auto":
-        sampler = "posterior" if corrected and mode == "all" else "ancestral"
+        if corrected and mode == "all":
+            sampler = "posterior"
+        else:
+            sampler = "implied" if mode == "all" and is_conditional_only(model) else "ancestral"
     grid = model_sigmas(model) if sigmas is None else check_sigmas(sigmas)
     res = tracker_log_posteriors(model, n_samples=n_samples, sigmas=grid, classes=classes, prior=prior,
                                  reference=reference, methods=(method,), sampler=sampler, jvp=jvp, exact=False,
