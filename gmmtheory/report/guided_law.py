@@ -81,7 +81,7 @@ def section_guided_law(out: Path, size: str = "full") -> str:
                                   ("inside", "info_inside", ".3f"), ("moved in", "info_moved", "+.3f")])
     fo = study.first_order
     lines += ["", "First-order law Δt = c (w − 1): " + ", ".join(f"{k}: c = {v['c']:.4f}" for k, v in fo.items()),
-              "", "![shift](guided_law_shift.png)  ![rates](guided_law_rates.png)", "",
+              "", "![shift](guided_law_shift.png)", "", "![rates](guided_law_rates.png)", "",
               "### (b) Practitioners' grids inside the unguided window", ""]
     lines += markdown_table(study.grids["catalogue"], [
         ("d", "d", "g"), ("grid", "grid", ""), ("steps", "steps", "d"), ("evals", "evals", "d"),
