@@ -283,3 +283,112 @@ def test_checkpoint_options_with_uncond_prefix(ckpt):
     assert checkpoint_kwargs_from_args(p.parse_args(["--weights", "w.pt"]), "uncond-") is None
     with pytest.raises(ValueError, match="trust-pickle"):
         checkpoint_kwargs_from_args(p.parse_args(["--weights", "w.pt", "--factory", "a:b", "--trust-pickle"]))
+
+
+# ---------------------------------------------------- the SD1.5 / EDM2 loaders share this code (issue 16)
+
+
+def _sd15_abar32() -> np.ndarray:
+    """SD1.5's ᾱ as diffusers stores it (float32): β = linspace(√0.00085, √0.012, 1000)², ᾱ_t = Π_{s≤t} (1 − β_s)."""
+    abar = np.cumprod(1.0 - np.linspace(np.sqrt(0.00085), np.sqrt(0.012), 1000) ** 2)
+    return abar.astype(np.float32).astype(np.float64)
+
+
+def _diffusers_stand_in(abar, s0):
+    """A diffusers-signature "UNet" predicting the exact ε̂ of x_0 ~ N(0, s0² I) at integer timesteps only."""
+    class UNet(torch.nn.Module):
+        def forward(self, sample, timestep, return_dict=True):
+            t = timestep.reshape(-1)
+            assert torch.equal(t, t.round()), "the table levels must reach the network as integer timesteps"
+            a = torch.as_tensor(abar, dtype=sample.dtype)[t.long()].reshape(-1, 1)
+            return (((1 - a).sqrt() / (a * s0**2 + 1 - a)) * sample,)
+    return UNet()
+
+
+def test_sd15_adapter_uses_the_discrete_schedule_closed_form():
+    from gmmtheory.bridge.models import DiffusersDenoiser  # noqa: PLC0415
+
+    abar = _sd15_abar32()
+    scheduler = type("Scheduler", (), {"alphas_cumprod": torch.tensor(abar, dtype=torch.float32)})()
+    sd = DiffusersDenoiser(_diffusers_stand_in(abar, 0.7), scheduler, shape=(5,))
+    assert isinstance(sd.schedule, DiscreteSchedule)
+    np.testing.assert_array_equal(sd.schedule.alpha_bar, abar)
+    # σ_t = √((1 − ᾱ_t)/ᾱ_t), written here from ᾱ
+    table = np.sqrt((1 - abar) / abar)
+    np.testing.assert_allclose(sd.sigmas.numpy(), table, rtol=1e-14)
+    assert (sd.sigma_min, sd.sigma_max) == (sd.schedule.sigma_min, sd.schedule.sigma_max)
+    # t(σ) = n + (ln σ − ln σ_n)/(ln σ_{n+1} − ln σ_n), n = the last level ≤ σ (found by counting, not bisection)
+    sig = np.geomspace(table[0], table[-1], 41)[1:-1] * np.exp(np.random.default_rng(3).uniform(-0.01, 0.01, 39))
+    n = np.array([int((table <= s).sum()) - 1 for s in sig])
+    t_ref = n + (np.log(sig) - np.log(table[n])) / (np.log(table[n + 1]) - np.log(table[n]))
+    np.testing.assert_allclose(sd.timestep(sig), t_ref, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(DiscreteSchedule(abar).timestep(sig), t_ref, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(sd.timestep(table[[0, 17, 999]]), [0, 17, 999], atol=1e-9)
+    np.testing.assert_allclose(sd.sigma_at(t_ref), sig, rtol=1e-12)
+    # the same ε-network through both loaders: D = x − σ ε̂ equals the closed form E[x0 | x] = s0²/(s0² + σ²) x
+    ck = CheckpointDenoiser(_oracle_module(abar, 0.7, "eps"), shape=(5,), parametrization="eps",
+                            schedule=DiscreteSchedule(abar))
+    x = 3 * torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    s = torch.as_tensor(table[[0, 400, 999]], dtype=torch.float64)
+    want = (0.49 / (0.49 + s**2)).reshape(-1, 1) * x
+    torch.testing.assert_close(sd(x, s, None), want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ck(x, s, None), want, rtol=1e-10, atol=1e-12)
+    # one σ-range error for all three
+    msgs = []
+    for call in (lambda: sd(x, 20.0, None), lambda: ck(x, 20.0, None), lambda: DiscreteSchedule(abar).locate(20.0)):
+        with pytest.raises(ValueError) as info:
+            call()
+        msgs.append(str(info.value))
+    assert msgs[0] == msgs[1] == msgs[2]
+    assert msgs[0].startswith("sigma: 20 is outside the model's range [sigma_min, sigma_max] = [0.0291") \
+        and msgs[0].endswith("(1000 discrete steps)")
+
+
+def test_vp_input_is_sqrt_alpha_bar_times_x():
+    from gmmtheory.bridge.models.discrete import vp_input  # noqa: PLC0415
+
+    sch = DiscreteSchedule.linear(1e-4, 0.02, 1000)
+    x = torch.randn(3, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    t = np.array([0, 250, 999])
+    got = vp_input(x, torch.as_tensor(sch.sigmas[t]))
+    torch.testing.assert_close(got, torch.as_tensor(np.sqrt(sch.alpha_bar[t])).reshape(-1, 1, 1) * x,
+                               rtol=1e-13, atol=0)
+
+
+def test_on_path_restores_or_keeps_and_refuses_a_foreign_package(tmp_path):
+    from gmmtheory.bridge.models.checkpoint import _on_path  # noqa: PLC0415
+
+    root, sibling = tmp_path / "co", tmp_path / "co-other"   # "co" is a string prefix of "co-other"
+    for folder, name in ((root, "h4inside"), (sibling, "h4sibling")):
+        folder.mkdir()
+        (folder / f"{name}.py").write_text("X = 1\n")
+    saved = list(sys.path)
+    sys.path.insert(0, str(sibling))
+    try:
+        with _on_path(root):
+            import h4inside  # noqa: F401, PLC0415
+            import h4sibling  # noqa: F401, PLC0415
+            assert sys.path[0] == str(root.resolve())
+        assert "h4inside" not in sys.modules            # imported from the checkout: dropped
+        assert "h4sibling" in sys.modules               # from another folder that merely shares the prefix: kept
+        assert sys.path == [str(sibling), *saved]
+        with _on_path(root, keep=True):
+            import h4inside  # noqa: F401, PLC0415, F811
+        assert sys.path[0] == str(root.resolve()) and "h4inside" in sys.modules
+        with pytest.raises(ValueError, match=r"checkout: a different 'h4sibling' is already imported \(from "):
+            with _on_path(root, keep=True, packages=("h4sibling",)):
+                pass
+    finally:
+        sys.path[:] = saved
+        for name in ("h4inside", "h4sibling"):
+            sys.modules.pop(name, None)
+
+
+def test_refused_pickle_states_the_shared_trust_boundary(ckpt):
+    from gmmtheory.bridge.models.checkpoint import PICKLE_TRUST, TRUST  # noqa: PLC0415
+
+    root, _, _ = ckpt
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(root, root / "whole.pt", label_mode="index", num_classes=3, shape=(1, 4, 4))
+    assert PICKLE_TRUST in str(info.value) and PICKLE_TRUST in TRUST
+    assert str(info.value).startswith("weights: ") and "trust_pickle=True" in str(info.value)

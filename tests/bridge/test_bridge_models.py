@@ -260,9 +260,10 @@ def test_diffusers_bad_inputs_are_clear_errors():
     exact = ExactVPGaussian(acp64, class_means(2), 1.0, "epsilon")
     model = M.DiffusersDenoiser(exact, sd_scheduler(), num_classes=2, shape=SHAPE)
     x = noisy(2)
-    with pytest.raises(ValueError, match=r"sigma: must lie within the model's discrete noise table"):
+    with pytest.raises(ValueError, match=r"sigma: 0\.002 is outside the model's range \[sigma_min, sigma_max\] = "
+                                         r"\[0\.02916\d*, 14\.6146\d*\] \(1000 discrete steps\)"):
         model(x, 0.002, torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"sigma: must lie within"):
+    with pytest.raises(ValueError, match=r"sigma: 80 is outside the model's range"):
         model(x, 80.0, torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="null_label"):
         model(x, 1.0, None)
@@ -594,6 +595,32 @@ def test_load_edm2_errors(fake_checkout, tmp_path):
         (other / sub / "__init__.py").write_text("")
     with pytest.raises(ValueError, match="a different 'torch_utils' is already imported"):
         M.load_edm2(other, tmp_path / "cond.pkl")
+
+
+def test_load_edm2_unpickles_through_load_modules_code(fake_checkout, tmp_path):
+    """A pickle whose class is not in the checkout: load_edm2 and load_module give the same one-line error."""
+    root, _ = fake_checkout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "h4elsewhere.py").write_text("import torch\n\nclass Thing(torch.nn.Module):\n    pass\n")
+    sys.path.insert(0, str(elsewhere))
+    try:
+        from h4elsewhere import Thing
+
+        with open(tmp_path / "foreign.pkl", "wb") as f:
+            pickle.dump({"ema": Thing()}, f)
+        torch.save(Thing(), tmp_path / "foreign.pt")
+    finally:
+        sys.path.remove(str(elsewhere))
+        sys.modules.pop("h4elsewhere", None)
+    with pytest.raises(ValueError) as edm2_err:
+        M.load_edm2(root, tmp_path / "foreign.pkl")
+    with pytest.raises(ValueError) as module_err:
+        M.load_module(root, tmp_path / "foreign.pt", trust_pickle=True)
+    tail = (": unpickling needs the checkout's code (No module named 'h4elsewhere'); is --checkout the folder "
+            "holding it?")
+    assert str(edm2_err.value) == "cond_pkl" + tail and str(module_err.value) == "weights" + tail
+    assert str(root.resolve()) in sys.path  # load_edm2 keeps its checkout on sys.path (keep=True)
 
 
 # ------------------------------------------------------------------------------------------------ SD1.5

@@ -13,7 +13,8 @@ unconditional). Two file formats:
 
 The checkout folder is put at the front of ``sys.path`` for the load only; ``sys.path`` is restored afterwards and
 the modules imported from the checkout are dropped from ``sys.modules`` (so two checkouts with a package of the same
-name do not clash; the loaded objects keep their classes).
+name do not clash; the loaded objects keep their classes). ``load_edm2`` shares this code (``_on_path`` with
+``keep=True``, ``_unpickle``): EDM2's code may import from its checkout later, so there the checkout stays.
 
 Parametrisations of the called method's output (``parametrization``):
 "x0": out = x̂_0, D = out;  "eps": out = ε̂, D = x − σ ε̂;  "v": out = v̂, D = c_skip x − c_out v̂ (σ_d = sigma_data
@@ -45,43 +46,91 @@ import torch
 from gmmtheory.bridge.base import Denoiser
 from gmmtheory.bridge.models.common import (
     _broadcast,
+    _check_choice,
+    _check_count,
     _check_label,
     _check_positive,
     _check_range,
     _check_shape,
     _check_sigma,
+    _check_sigma_range,
     _check_x,
     _to_denoised,
 )
-from gmmtheory.bridge.models.discrete import _INTERPOLATIONS, parse_schedule
+from gmmtheory.bridge.models.discrete import _INTERPOLATIONS, parse_schedule, vp_input
 
 PARAMETRIZATIONS = ("x0", "eps", "v", "edm")
 LABEL_MODES = ("index", "onehot", "none")
 TIMES = ("sigma", "log_sigma", "c_noise")
 TIMESTEP_SHAPES = ("flat", "column")
-TRUST = ("Trust boundary: a pickled module (--trust-pickle) is loaded with torch.load(weights_only=False), which runs "
-         "any code the file contains, and the checkout's code is imported; pass only files and a checkout you trust. "
-         "A state dict with --factory is loaded with weights_only=True.")
+# The trust boundary of every pickle this package unpickles (load_module with trust_pickle, load_edm2).
+PICKLE_TRUST = ("unpickling runs any code the file contains, and the checkout's code is imported; pass only files and "
+                "a checkout you trust")
+TRUST = (f"Trust boundary: a pickled module (--trust-pickle) is loaded with torch.load(weights_only=False): "
+         f"{PICKLE_TRUST}. A state dict with --factory is loaded with weights_only=True.")
+
+
+def _inside(path: Any, root: Path) -> bool:
+    """Whether ``path`` (a module's file or package folder) lies inside the folder ``root``."""
+    if not path:
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(root)
+    except (OSError, ValueError):
+        return False
+
+
+def _module_files(mod: Any) -> list[Any]:
+    return [getattr(mod, "__file__", None), *list(getattr(mod, "__path__", None) or [])]
 
 
 @contextlib.contextmanager
-def _on_path(checkout: Path | None) -> Iterator[None]:
-    """The checkout at the front of sys.path for the block; sys.path restored, its modules dropped afterwards."""
+def _on_path(checkout: Path | None, *, keep: bool = False, packages: Sequence[str] = ()) -> Iterator[None]:
+    """The checkout at the front of sys.path for the block.
+
+    ``keep=False`` (``load_module``): sys.path is restored and the modules imported from the checkout are dropped
+    from sys.modules afterwards. ``keep=True`` (``load_edm2``): the checkout stays at the front of sys.path and its
+    modules stay imported. ``packages``: top-level names the load needs from this checkout; one already imported
+    from elsewhere is refused (ValueError) instead of unpickling with another checkout's classes.
+    """
     if checkout is None:
         yield
         return
+    root = Path(checkout).resolve()
+    for name in packages:
+        loaded = sys.modules.get(name)
+        origin = getattr(loaded, "__file__", None) if loaded is not None else None
+        if origin is not None and not _inside(origin, root):
+            raise ValueError(f"checkout: a different {name!r} is already imported (from {origin}); use that checkout "
+                             f"or a fresh Python process")
     saved, before = list(sys.path), set(sys.modules)
-    sys.path.insert(0, str(checkout))
+    if not (keep and str(root) in sys.path):
+        sys.path.insert(0, str(root))
     try:
         yield
     finally:
-        sys.path[:] = saved
-        root = str(checkout)
-        for name in set(sys.modules) - before:
-            mod = sys.modules[name]
-            files = [getattr(mod, "__file__", None) or "", *list(getattr(mod, "__path__", None) or [])]
-            if any(str(f).startswith(root) for f in files):
-                del sys.modules[name]
+        if not keep:
+            sys.path[:] = saved
+            for name in set(sys.modules) - before:
+                if any(_inside(f, root) for f in _module_files(sys.modules[name])):
+                    del sys.modules[name]
+
+
+def _unpickle(path: Path, name: str, *, trust_pickle: bool, read: Any = None, opt_in: str = "") -> Any:
+    """Unpickle ``path`` (``read(path)``; default ``torch.load(weights_only=False)`` on the CPU) behind the trust
+    boundary ``PICKLE_TRUST``: refused (one-line ValueError naming ``name``) unless ``trust_pickle``; ``opt_in``
+    says how to opt in. A class the pickle needs but cannot import becomes a one-line ValueError too.
+    """
+    if not trust_pickle:
+        raise ValueError(f"{name}: {str(path)!r} would be unpickled, and {PICKLE_TRUST}; {opt_in}")
+    if read is None:
+        def read(p: Path) -> Any:
+            return torch.load(p, map_location="cpu", weights_only=False)
+    try:
+        return read(path)
+    except (ModuleNotFoundError, AttributeError) as e:
+        raise ValueError(f"{name}: unpickling needs the checkout's code ({e}); is --checkout the folder holding "
+                         f"it?") from None
 
 
 def _resolve(spec: Any, name: str) -> Any:
@@ -171,15 +220,9 @@ def load_module(checkout: Any, weights: Any, *, factory: str | None = None, kwar
         raise ValueError("kwargs: given without --factory (a pickled module takes no keyword arguments)")
     with _on_path(root):
         if factory is None:
-            if not trust_pickle:
-                raise ValueError(f"weights: {str(path)!r} would be unpickled as a whole module, which runs any code "
-                                 f"it contains; pass trust_pickle=True (--trust-pickle) if you trust it, or give "
-                                 f"--factory and a state dict")
-            try:
-                module = torch.load(path, map_location="cpu", weights_only=False)
-            except (ModuleNotFoundError, AttributeError) as e:
-                raise ValueError(f"weights: unpickling needs the checkout's code ({e}); is --checkout the folder "
-                                 f"holding it?") from None
+            module = _unpickle(path, "weights", trust_pickle=trust_pickle,
+                               opt_in="pass trust_pickle=True (--trust-pickle) if you trust it, or give --factory "
+                                      "and a state dict")
             if isinstance(module, Mapping):
                 raise ValueError(f"weights: {str(path)!r} holds a state dict, not a module; give --factory")
         else:
@@ -207,6 +250,14 @@ def load_module(checkout: Any, weights: Any, *, factory: str | None = None, kwar
     return module.to(device).eval()
 
 
+def _check_options(parametrization: Any, label_mode: Any, time: Any, timestep_shape: Any, interpolation: Any) -> None:
+    for value, allowed, name in ((parametrization, PARAMETRIZATIONS, "parametrization"),
+                                 (label_mode, LABEL_MODES, "label_mode"), (time, TIMES, "time"),
+                                 (timestep_shape, TIMESTEP_SHAPES, "timestep_shape"),
+                                 (interpolation, _INTERPOLATIONS, "interpolation")):
+        _check_choice(value, allowed, name)
+
+
 class CheckpointDenoiser:
     """A loaded network seen as a Denoiser (see the module docstring for the conventions).
 
@@ -223,18 +274,8 @@ class CheckpointDenoiser:
                  sigma_data: float = 0.5, sigma_min: float | None = None, sigma_max: float | None = None,
                  data_range: Sequence[float] | None = None, uncond: Denoiser | None = None,
                  device: Any = None, dtype: torch.dtype | None = None, grad: bool = False) -> None:
-        if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"parametrization: expected one of {PARAMETRIZATIONS}, got {parametrization!r}")
-        if label_mode not in LABEL_MODES:
-            raise ValueError(f"label_mode: expected one of {LABEL_MODES}, got {label_mode!r}")
-        if time not in TIMES:
-            raise ValueError(f"time: expected one of {TIMES}, got {time!r}")
-        if timestep_shape not in TIMESTEP_SHAPES:
-            raise ValueError(f"timestep_shape: expected one of {TIMESTEP_SHAPES}, got {timestep_shape!r}")
-        if interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"interpolation: expected one of {_INTERPOLATIONS}, got {interpolation!r}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
-            raise ValueError(f"num_classes: expected an int >= 0, got {num_classes!r}")
+        _check_options(parametrization, label_mode, time, timestep_shape, interpolation)
+        _check_count(num_classes, "num_classes")
         if (label_mode == "none") != (num_classes == 0):
             raise ValueError(f"num_classes: label_mode={label_mode!r} needs "
                              f"{'num_classes = 0' if label_mode == 'none' else 'num_classes >= 1'}, got {num_classes}")
@@ -279,13 +320,6 @@ class CheckpointDenoiser:
             return (lab,)
         return (torch.nn.functional.one_hot(lab, self.num_classes).to(x.dtype),)
 
-    def _check_range(self, s: torch.Tensor) -> None:
-        lo, hi = self.sigma_min * (1 - 1e-5), self.sigma_max * (1 + 1e-5)
-        bad = (s < lo) | (s > hi)
-        if bool(bad.any()):
-            raise ValueError(f"sigma: {float(s[bad][0]):.6g} is outside the model's range [sigma_min, sigma_max] = "
-                             f"[{self.sigma_min:.6g}, {self.sigma_max:.6g}]")
-
     def _continuous(self, x: torch.Tensor, s: torch.Tensor, labels: tuple[Any, ...]) -> torch.Tensor:
         t = s if self.time == "sigma" else (torch.log(s) if self.time == "log_sigma" else torch.log(s) / 4)
         out = self.fn(x, t, *labels)
@@ -294,12 +328,12 @@ class CheckpointDenoiser:
 
     def _discrete(self, x: torch.Tensor, s: torch.Tensor, labels: tuple[Any, ...]) -> torch.Tensor:
         sched = self.schedule
-        lo, hi, w = sched.locate(s.detach().cpu().double().numpy(), self.interpolation)
-        abar = torch.as_tensor(sched.alpha_bar, device=x.device, dtype=x.dtype)
+        lo, hi, w = sched.locate(s, self.interpolation)
+        table = torch.as_tensor(sched.sigmas, device=x.device, dtype=x.dtype)
 
         def net(steps: np.ndarray) -> torch.Tensor:
             t = torch.as_tensor(steps, device=x.device, dtype=torch.long)
-            xin = x * _broadcast(torch.sqrt(abar[t]), x)
+            xin = vp_input(x, table[t])  # √ᾱ_t x
             out = self.fn(xin, t.view(-1, 1) if self.timestep_shape == "column" else t, *labels)
             if not isinstance(out, torch.Tensor) or out.shape != x.shape:
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -317,7 +351,8 @@ class CheckpointDenoiser:
         """D(x, σ, label) for x of shape (n, *shape), σ a scalar or (n,) inside [sigma_min, sigma_max]."""
         n = _check_x(x, self.shape)
         s = _check_sigma(sigma, x)
-        self._check_range(s)
+        _check_sigma_range(s, self.sigma_min, self.sigma_max,
+                           "" if self.schedule is None else f" ({self.schedule.steps} discrete steps)")
         if label is not None and isinstance(label, torch.Tensor) and label.ndim == 2:
             raise ValueError(f"label: expected integer class indices of shape ({n},) (one-hot is built here), got "
                              f"shape {tuple(label.shape)}")
@@ -353,12 +388,7 @@ def load_checkpoint(checkout: Any, weights: Any, *, factory: str | None = None, 
     dict of ``load_checkpoint`` keyword arguments (with its own ``checkout`` and ``weights``) for a separately
     trained unconditional model used for label None. Every option is checked before the file is read.
     """
-    for name, val, allowed in (("parametrization", parametrization, PARAMETRIZATIONS),
-                               ("label_mode", label_mode, LABEL_MODES), ("time", time, TIMES),
-                               ("timestep_shape", timestep_shape, TIMESTEP_SHAPES),
-                               ("interpolation", interpolation, _INTERPOLATIONS)):
-        if val not in allowed:
-            raise ValueError(f"{name}: expected one of {allowed}, got {val!r}")
+    _check_options(parametrization, label_mode, time, timestep_shape, interpolation)
     sched = parse_schedule(schedule)
     shape = _check_shape(shape)
     if isinstance(uncond, Mapping):

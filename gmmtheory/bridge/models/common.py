@@ -18,8 +18,8 @@ _PARAMETRIZATIONS = ("D", "eps", "v")
 _LABEL_MODES = ("index", "onehot")
 _PREDICTION_TYPES = {"epsilon": "eps", "v_prediction": "v", "sample": "D"}
 _SD15_PARTS = ("unet", "scheduler", "text_encoder", "tokenizer")
-# Relative slack allowed when a σ sits on the edge of a diffusers model's discrete table (σ handed over in float32).
-_TABLE_RTOL = 1e-5
+# Relative slack on the edges of a model's σ range [sigma_min, sigma_max] (a σ handed over in float32).
+_SIGMA_EDGE_RTOL = 1e-5
 
 
 def _check_shape(shape: Any, name: str = "shape") -> tuple[int, ...]:
@@ -106,6 +106,20 @@ def _to_denoised(out: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, parame
     return (sigma_data**2 / c) * x - (s * sigma_data / torch.sqrt(c)) * out
 
 
+def _check_choice(value: Any, allowed: tuple[str, ...], name: str) -> str:
+    """``value`` if it is one of ``allowed``; otherwise a one-line ValueError naming the argument."""
+    if value not in allowed:
+        raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
+    return value
+
+
+def _check_count(value: Any, name: str) -> int:
+    """A non-negative int (numpy ints too, not bool), e.g. num_classes."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name}: expected an int >= 0, got {value!r}")
+    return int(value)
+
+
 def _check_positive(value: Any, name: str) -> float:
     v = float(value)
     if not math.isfinite(v) or v <= 0:
@@ -120,3 +134,23 @@ def _check_range(sigma_min: Any, sigma_max: Any) -> tuple[float, float]:
     return lo, hi
 
 
+def _as_float64(values: Any) -> np.ndarray:
+    """Any σ / t values (a number, a sequence, a numpy array or a torch tensor on any device) as float64 numpy."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _check_sigma_range(sigma: Any, sigma_min: float, sigma_max: float, detail: str = "") -> np.ndarray:
+    """σ as float64 numpy, refused (one-line ValueError) unless every value lies in [sigma_min, sigma_max].
+
+    The edges get a relative slack of ``_SIGMA_EDGE_RTOL`` (1e-5), so a table's end rounded to float32 is accepted.
+    ``detail`` ends the message (e.g. the number of discrete steps).
+    """
+    s = _as_float64(sigma)
+    lo, hi = sigma_min * (1 - _SIGMA_EDGE_RTOL), sigma_max * (1 + _SIGMA_EDGE_RTOL)
+    bad = ~np.isfinite(s) | (s < lo) | (s > hi)
+    if np.any(bad):
+        raise ValueError(f"sigma: {float(s[bad].flat[0]):.6g} is outside the model's range [sigma_min, sigma_max] = "
+                         f"[{sigma_min:.6g}, {sigma_max:.6g}]{detail}")
+    return s

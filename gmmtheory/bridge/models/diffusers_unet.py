@@ -2,7 +2,9 @@
 folder (``load_sd15``: prompts are the classes, the empty prompt is the unconditional model).
 
 Discrete VP time: σ_n = √((1 − ᾱ_n)/ᾱ_n); the VP state x_VP = √ᾱ x_0 + √(1 − ᾱ) ε equals √ᾱ x for the EDM state
-x = x_0 + σ ε. Nothing is downloaded: the weights come from a path the user supplies.
+x = x_0 + σ ε. The table, the fractional timestep, x_VP and the σ-range check are those of ``load_checkpoint``'s
+discrete schedules (``discrete.DiscreteSchedule``, ``discrete.vp_input``); the output conversion is
+``common._to_denoised``. Nothing is downloaded: the weights come from a path the user supplies.
 """
 
 from __future__ import annotations
@@ -18,32 +20,35 @@ import torch
 from gmmtheory.bridge.models.common import (
     _PREDICTION_TYPES,
     _SD15_PARTS,
-    _TABLE_RTOL,
-    _broadcast,
+    _as_float64,
     _check_label,
     _check_positive,
     _check_shape,
     _check_sigma,
     _check_x,
     _module_device_dtype,
+    _to_denoised,
 )
+from gmmtheory.bridge.models.discrete import DiscreteSchedule, vp_input
 
 
 class DiffusersDenoiser:
     """A diffusers UNet (discrete VP time) as an EDM-convention Denoiser.
 
-    The scheduler's ᾱ_n (``scheduler.alphas_cumprod``, n = 0..N−1) defines the discrete noise table
-    σ_n = √((1 − ᾱ_n)/ᾱ_n) (``sigmas``, increasing in n): the VP state x_VP = √ᾱ x_0 + √(1 − ᾱ) ε equals √ᾱ x
-    for the EDM state x = x_0 + σ ε. So with a = 1/√(1 + σ²) (= √ᾱ) and b = σ a (= √(1 − ᾱ)):
+    The scheduler's ᾱ_n (``scheduler.alphas_cumprod``, n = 0..N−1) is a ``DiscreteSchedule`` (``schedule``) with
+    the discrete noise table σ_n = √((1 − ᾱ_n)/ᾱ_n) (``sigmas``, increasing in n): the VP state
+    x_VP = √ᾱ x_0 + √(1 − ᾱ) ε equals √ᾱ x for the EDM state x = x_0 + σ ε. So with a = 1/√(1 + σ²) (= √ᾱ) and
+    b = σ a (= √(1 − ᾱ)):
 
         x_VP = a x,    ε-prediction: D = x − σ ε̂,    v-prediction (v = a ε − b x_0): D = a² x − b v̂,
         sample-prediction: D = x̂_0,
 
-    with the prediction type read from ``scheduler.config.prediction_type``. A continuous σ is mapped to a
-    fractional timestep by linear interpolation of log σ over the table: for σ_n <= σ <= σ_{n+1},
-    t = n + (log σ − log σ_n)/(log σ_{n+1} − log σ_n) (``timestep``; ``sigma_at`` is its inverse). The table levels
-    map to their integer timesteps exactly, so samplers should use ``sigmas`` to hit the trained levels. σ must lie
-    in [σ_0, σ_{N−1}] (``sigma_min``, ``sigma_max``).
+    (``_to_denoised`` with σ_d = 1), with the prediction type read from ``scheduler.config.prediction_type``. A
+    continuous σ is mapped to a fractional timestep by linear interpolation of log σ over the table: for
+    σ_n <= σ <= σ_{n+1}, t = n + (log σ − log σ_n)/(log σ_{n+1} − log σ_n) (``timestep`` =
+    ``DiscreteSchedule.timestep``; ``sigma_at`` is its inverse). The table levels map to their integer timesteps
+    exactly, so samplers should use ``sigmas`` to hit the trained levels. σ must lie in [σ_0, σ_{N−1}]
+    (``sigma_min``, ``sigma_max``).
 
     Conditioning (exactly one of):
     * cross-attention (``UNet2DConditionModel``): ``class_embeddings`` (K, L, C) — one precomputed
@@ -79,11 +84,11 @@ class DiffusersDenoiser:
         if acp is None:
             raise ValueError("scheduler: it has no alphas_cumprod; pass a DDPM-family diffusers scheduler "
                              "(DDPMScheduler, DDIMScheduler, PNDMScheduler, EulerDiscreteScheduler, ...)")
-        acp = np.asarray(torch.as_tensor(acp).detach().cpu().double().numpy(), dtype=np.float64)
-        if acp.ndim != 1 or acp.size < 2 or not np.all(np.isfinite(acp)) or np.any(acp <= 0) or np.any(acp >= 1) \
-                or np.any(np.diff(acp) >= 0):
+        try:
+            schedule = DiscreteSchedule(_as_float64(acp))
+        except ValueError:
             raise ValueError("scheduler: alphas_cumprod must be a 1-D table of at least 2 values in (0, 1), strictly "
-                             "decreasing")
+                             "decreasing") from None
         config = getattr(scheduler, "config", None)
         prediction_type = getattr(config, "prediction_type", None) or "epsilon"
         if prediction_type not in _PREDICTION_TYPES:
@@ -151,9 +156,8 @@ class DiffusersDenoiser:
         self.vae = vae
         self.prediction_type = prediction_type
         self._parametrization = _PREDICTION_TYPES[prediction_type]
-        self._log_sigmas = 0.5 * (np.log1p(-acp) - np.log(acp))  # log σ_n, increasing in n
-        self.sigma_min = float(np.exp(self._log_sigmas[0]))
-        self.sigma_max = float(np.exp(self._log_sigmas[-1]))
+        self.schedule = schedule
+        self.sigma_min, self.sigma_max = schedule.sigma_min, schedule.sigma_max
         self.sigma_data = _check_positive(sigma_data, "sigma_data")
         self.device, self._unet_dtype = _module_device_dtype(unet)
         if self._unet_dtype in (torch.float16, torch.bfloat16, None):
@@ -176,28 +180,15 @@ class DiffusersDenoiser:
     @property
     def sigmas(self) -> torch.Tensor:
         """The model's discrete noise table σ_n = √((1 − ᾱ_n)/ᾱ_n), n = 0..N−1 (float64, CPU, increasing)."""
-        return torch.from_numpy(np.exp(self._log_sigmas))
+        return torch.from_numpy(self.schedule.sigmas)
 
     def timestep(self, sigma: Any) -> np.ndarray:
         """Fractional timestep t(σ) = n + (log σ − log σ_n)/(log σ_{n+1} − log σ_n) for σ in [σ_0, σ_{N−1}]."""
-        if isinstance(sigma, torch.Tensor):
-            s = sigma.detach().cpu().double().numpy()
-        else:
-            s = np.asarray(sigma, dtype=np.float64)
-        lo, hi = self.sigma_min, self.sigma_max
-        if not np.all(np.isfinite(s)) or np.any(s < lo * (1 - _TABLE_RTOL)) or np.any(s > hi * (1 + _TABLE_RTOL)):
-            raise ValueError(f"sigma: must lie within the model's discrete noise table [{lo:.6g}, {hi:.6g}] "
-                             f"(sigma_min, sigma_max; see .sigmas), got values in [{np.min(s):.6g}, {np.max(s):.6g}]")
-        log_s = np.log(np.clip(s, lo, hi))
-        return np.interp(log_s, self._log_sigmas, np.arange(self._log_sigmas.size, dtype=np.float64))
+        return self.schedule.timestep(sigma)
 
     def sigma_at(self, t: Any) -> np.ndarray:
         """Inverse of ``timestep``: σ(t) = exp of log σ interpolated linearly in t, for t in [0, N−1]."""
-        t = np.asarray(t, dtype=np.float64)
-        n_max = self._log_sigmas.size - 1
-        if not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(t > n_max):
-            raise ValueError(f"t: must lie in [0, {n_max}], got values in [{np.min(t)}, {np.max(t)}]")
-        return np.exp(np.interp(t, np.arange(n_max + 1, dtype=np.float64), self._log_sigmas))
+        return self.schedule.sigma_at(t)
 
     def _conditioning(self, lab: torch.Tensor | None, n: int) -> dict[str, torch.Tensor]:
         if self.mode == "none":
@@ -227,18 +218,10 @@ class DiffusersDenoiser:
         kwargs = self._conditioning(lab, n)
         t_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
         timesteps = torch.as_tensor(t, dtype=t_dtype, device=x.device)
-        a = _broadcast(1.0 / torch.sqrt(1.0 + s**2), x)
-        x_vp = a * x
+        x_vp = vp_input(x, s)  # √ᾱ x with ᾱ = 1/(1 + σ²)
         out = self.unet(x_vp if self._unet_dtype is None else x_vp.to(self._unet_dtype), timesteps,
                         return_dict=False, **kwargs)[0]
-        if out.shape != x.shape:
-            raise ValueError(f"unet output: expected shape {tuple(x.shape)}, got {tuple(out.shape)}")
-        out = out.to(x.dtype)
-        if self._parametrization == "D":
-            return out
-        if self._parametrization == "eps":
-            return x - _broadcast(s, x) * out
-        return a**2 * x - (_broadcast(s, x) * a) * out
+        return _to_denoised(out, x, s, self._parametrization, 1.0)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], shape (n, 3, H, W), from latents x_0 (scaled by the VAE's scaling_factor)."""

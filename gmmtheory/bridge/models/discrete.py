@@ -10,7 +10,12 @@ Salimans & Ho's v = √ᾱ ε − √(1 − ᾱ) x_0, i.e. the EDM "v" with σ_d
 
 A σ between two steps is handled by ``DiscreteSchedule.locate``: "nearest" (the step whose σ_t is nearest in log σ),
 "step" (the two neighbouring steps, weights linear in the step index with σ piecewise linear between steps) or
-"log_sigma" (weights linear in log σ). σ outside [σ_0, σ_{T−1}] is refused (the model never saw it).
+"log_sigma" (weights linear in log σ). A network that takes a fractional timestep (diffusers UNets) gets
+``DiscreteSchedule.timestep(σ)`` instead: t = lo + w with the "log_sigma" weight, i.e. log σ linear in t between
+steps (``sigma_at`` is its inverse). σ outside [σ_0, σ_{T−1}] is refused (the model never saw it).
+
+Both ``load_checkpoint`` (a discrete ``schedule``) and ``DiffusersDenoiser`` / ``load_sd15`` (the scheduler's
+``alphas_cumprod``) use this one table, ``vp_input`` (x_model = √ᾱ x) and ``_check_sigma_range`` (σ-range errors).
 """
 
 from __future__ import annotations
@@ -21,10 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+
+from gmmtheory.bridge.models.common import _as_float64, _broadcast, _check_choice, _check_sigma_range
 
 _INTERPOLATIONS = ("nearest", "step", "log_sigma")
-# relative slack on the edges of the σ table (σ handed over in float32)
-_EDGE_RTOL = 1e-5
+
+
+def vp_input(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The network input of a discrete (VP) model: x_model = √ᾱ · x with ᾱ = 1/(1 + σ²).
+
+    x = x_0 + σ ε is the EDM state, σ (shape (n,), x's dtype) its noise level; x_model = √ᾱ x_0 + √(1 − ᾱ) ε is the
+    VP state the model was trained on. At a table level σ = σ_t this is √ᾱ_t x.
+    """
+    return x * _broadcast(torch.rsqrt(1.0 + sigma**2), x)
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,7 +49,7 @@ class DiscreteSchedule:
     alpha_bar: np.ndarray
 
     def __post_init__(self) -> None:
-        a = np.asarray(self.alpha_bar, dtype=np.float64)
+        a = _as_float64(self.alpha_bar)
         if a.ndim != 1 or a.size < 2:
             raise ValueError(f"alpha_bar: expected a 1-D table of at least 2 steps, got shape {a.shape}")
         if not np.all(np.isfinite(a)) or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) >= 0):
@@ -83,15 +98,9 @@ class DiscreteSchedule:
         w = (σ − σ_lo)/(σ_hi − σ_lo) (σ linear in the step index between steps). "log_sigma":
         w = (log σ − log σ_lo)/(log σ_hi − log σ_lo). Raises ValueError for σ outside [σ_0, σ_{T−1}].
         """
-        if interpolation not in _INTERPOLATIONS:
-            raise ValueError(f"interpolation: expected one of {_INTERPOLATIONS}, got {interpolation!r}")
-        s = np.atleast_1d(np.asarray(sigma, dtype=np.float64))
+        _check_choice(interpolation, _INTERPOLATIONS, "interpolation")
         table = self.sigmas
-        lo_edge, hi_edge = table[0] * (1 - _EDGE_RTOL), table[-1] * (1 + _EDGE_RTOL)
-        bad = ~np.isfinite(s) | (s < lo_edge) | (s > hi_edge)
-        if np.any(bad):
-            raise ValueError(f"sigma: {s[bad][0]:.6g} is outside the model's range [sigma_min, sigma_max] = "
-                             f"[{table[0]:.6g}, {table[-1]:.6g}] ({self.steps} discrete steps)")
+        s = np.atleast_1d(_check_sigma_range(sigma, table[0], table[-1], f" ({self.steps} discrete steps)"))
         s = np.clip(s, table[0], table[-1])
         log_t, log_s = np.log(table), np.log(s)
         if interpolation == "nearest":
@@ -105,6 +114,23 @@ class DiscreteSchedule:
         else:
             w = (log_s - log_t[lo]) / (log_t[hi] - log_t[lo])
         return lo, hi, np.clip(w, 0.0, 1.0)
+
+    def timestep(self, sigma: Any) -> np.ndarray:
+        """Fractional step t(σ) = t_lo + (ln σ − ln σ_lo)/(ln σ_{lo+1} − ln σ_lo) for σ_lo ≤ σ ≤ σ_{lo+1}.
+
+        That is ``lo + w`` of ``locate(σ, "log_sigma")``: ln σ linear in t between steps, t = n exactly at σ = σ_n.
+        The result has σ's shape; σ outside [σ_0, σ_{T−1}] raises ValueError.
+        """
+        lo, _, w = self.locate(sigma, "log_sigma")
+        return np.reshape(lo + w, np.shape(_as_float64(sigma)))
+
+    def sigma_at(self, t: Any) -> np.ndarray:
+        """Inverse of ``timestep``: σ(t) = exp(ln σ_n + (t − n)(ln σ_{n+1} − ln σ_n)), n ≤ t ≤ n + 1, t ∈ [0, T−1]."""
+        t = _as_float64(t)
+        n_max = self.steps - 1
+        if not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(t > n_max):
+            raise ValueError(f"t: must lie in [0, {n_max}], got values in [{np.min(t)}, {np.max(t)}]")
+        return np.exp(np.interp(t, np.arange(self.steps, dtype=np.float64), np.log(self.sigmas)))
 
 
 def parse_schedule(spec: Any) -> DiscreteSchedule | None:

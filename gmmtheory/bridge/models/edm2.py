@@ -2,14 +2,15 @@
 ``as_edm2_net``), and ``load_edm2`` (pickles unpickled with the classes of the user's own EDM2 checkout).
 
 D(x, σ, z) = net_cond(x, σ, onehot(z)), D(x, σ, None) = net_uncond(x, σ, None). Unpickling a file can run any code
-it contains: pass only pickles and a checkout you trust.
+it contains: pass only pickles and a checkout you trust. ``load_edm2`` goes through the same code as
+``load_checkpoint`` (``checkpoint._on_path`` for the checkout, ``checkpoint._unpickle`` and its trust boundary
+``PICKLE_TRUST``); calling it is the opt-in, since EDM2 publishes its networks only as pickles.
 """
 
 from __future__ import annotations
 
 import math
 import pickle
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from gmmtheory.bridge.base import Denoiser
+from gmmtheory.bridge.models.checkpoint import _on_path, _unpickle
 from gmmtheory.bridge.models.common import (
     _check_label,
     _check_positive,
@@ -177,9 +179,14 @@ def as_edm2_net(denoiser: Denoiser, *, conditional: bool = True,
     return EDM2Net(denoiser, conditional=conditional, image_shape=(image_shape[0], image_shape[1], image_shape[2]))
 
 
-def _load_edm2_pickle(path: Path, name: str) -> tuple[Any, Any]:
+def _read_pickle(path: Path) -> Any:
     with open(path, "rb") as f:
-        data = pickle.load(f)
+        return pickle.load(f)  # EDM2's own loader: a plain pickle (torch.load cannot read it)
+
+
+def _load_edm2_pickle(path: Path, name: str) -> tuple[Any, Any]:
+    """The ``'ema'`` network and the ``'encoder'`` of an EDM2 pickle (the checkout must be on sys.path)."""
+    data = _unpickle(path, name, trust_pickle=True, read=_read_pickle)
     if not isinstance(data, dict) or "ema" not in data:
         keys = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise ValueError(f"{name}: {str(path)!r} is not an EDM2 network pickle (expected a dict with an 'ema' "
@@ -200,8 +207,12 @@ def load_edm2(
     the pickles reference; it is put at the front of ``sys.path`` (and stays there, since EDM2's code may import
     from it later). ``cond_pkl`` / ``uncond_pkl`` are EDM2 network pickles (a dict whose ``'ema'`` entry is the
     network), e.g. ``edm2-img512-xs-2147483-0.045.pkl`` and ``edm2-img512-xs-uncond-2147483-0.045.pkl`` from the EDM2
-    post-hoc reconstructions (``PAPER_SETUPS["edm2-xs"]``). Unpickling runs code from these files: load only files
-    you trust. Nothing is downloaded.
+    post-hoc reconstructions (``PAPER_SETUPS["edm2-xs"]``). Nothing is downloaded.
+
+    Trust boundary (``checkpoint.PICKLE_TRUST``): unpickling runs any code the file contains, and the checkout's code
+    is imported; pass only files and a checkout you trust. EDM2's networks exist only as pickles, so calling
+    ``load_edm2`` is the opt-in (``load_checkpoint``'s ``trust_pickle=True``); the unpickling is the same code path.
+    A ``torch_utils`` or ``dnnlib`` already imported from elsewhere is refused.
     """
     root = Path(checkout)
     hint = "supply the path of your own EDM2 checkout (git clone https://github.com/NVlabs/edm2)"
@@ -219,15 +230,6 @@ def load_edm2(
             want = PAPER_SETUPS["edm2-xs"][name]
             raise ValueError(f"{name}: {str(p)!r} is not a file; supply the path of a downloaded EDM2 network pickle "
                              f"(for the paper's set-up: {want})")
-    resolved = str(root.resolve())
-    for mod in ("torch_utils", "dnnlib"):
-        loaded = sys.modules.get(mod)
-        origin = getattr(loaded, "__file__", None) if loaded is not None else None
-        if origin is not None and not Path(origin).resolve().is_relative_to(resolved):
-            raise ValueError(f"checkout: a different {mod!r} is already imported (from {origin}); use that checkout "
-                             f"or a fresh Python process")
-    if resolved not in sys.path:
-        sys.path.insert(0, resolved)
     device = torch.device(device)
 
     def prepare(net: Any) -> Any:
@@ -235,9 +237,10 @@ def load_edm2(
             net = net.to(device).eval().requires_grad_(False)
         return net
 
-    net_cond, encoder = _load_edm2_pickle(Path(cond_pkl), "cond_pkl")
-    net_uncond = None
-    if uncond_pkl is not None:
-        net_uncond = _load_edm2_pickle(Path(uncond_pkl), "uncond_pkl")[0]
+    with _on_path(root, keep=True, packages=("torch_utils", "dnnlib")):
+        net_cond, encoder = _load_edm2_pickle(Path(cond_pkl), "cond_pkl")
+        net_uncond = None
+        if uncond_pkl is not None:
+            net_uncond = _load_edm2_pickle(Path(uncond_pkl), "uncond_pkl")[0]
     return EDM2Denoiser(prepare(net_cond), None if net_uncond is None else prepare(net_uncond), encoder=encoder,
                         device=device)

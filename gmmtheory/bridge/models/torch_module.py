@@ -10,6 +10,8 @@ import torch
 from gmmtheory.bridge.models.common import (
     _LABEL_MODES,
     _PARAMETRIZATIONS,
+    _check_choice,
+    _check_count,
     _check_label,
     _check_positive,
     _check_range,
@@ -57,12 +59,9 @@ class TorchDenoiser:
         if uncond_module is not None and not callable(uncond_module):
             raise ValueError(f"uncond_module: expected None or a callable torch module, got "
                              f"{type(uncond_module).__name__}")
-        if parametrization not in _PARAMETRIZATIONS:
-            raise ValueError(f"parametrization: expected one of {_PARAMETRIZATIONS}, got {parametrization!r}")
-        if label_mode not in _LABEL_MODES:
-            raise ValueError(f"label_mode: expected one of {_LABEL_MODES}, got {label_mode!r}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 0:
-            raise ValueError(f"num_classes: expected an int >= 0, got {num_classes!r}")
+        _check_choice(parametrization, _PARAMETRIZATIONS, "parametrization")
+        _check_choice(label_mode, _LABEL_MODES, "label_mode")
+        _check_count(num_classes, "num_classes")
         if null_label is not None:
             if uncond_module is not None:
                 raise ValueError("null_label: give either null_label or uncond_module for the unconditional model, "
