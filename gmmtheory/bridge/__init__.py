@@ -8,7 +8,9 @@ Modules (each also reachable lazily as ``gmmtheory.bridge.<module>``): ``base`` 
 ``Measurement``), ``models`` (adapters: torch modules, diffusers, SD1.5, EDM2; classifier-free guidance), ``gmm``
 (the exact mixture as a denoiser), ``sampling`` (EDM ρ-grid with a final 0, stochastic/ODE samplers with guidance),
 ``estimators`` (tracker, denoiser gap, diffusion classifier, bias table), ``digits`` (the real-data testbed),
-``experiments`` (end-to-end runs on the exact mixture and on trained models), ``control`` (guidance intervals and
+``experiments`` (end-to-end runs on the exact mixture and on trained models), ``real_model`` (the real-model
+experiment on a class-conditional checkpoint: independent estimators, surrogate theory, guidance interval),
+``control`` (guidance intervals and
 schedules on trained models). The bridge uses the theory core only (floors up to ``control``); its command line
 is ``gmmtheory.cli.bridge`` and its report pages and figures are ``gmmtheory.report.bridge``.
 """
@@ -32,11 +34,13 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["DigitsDenoiser", "DigitsComparison", "load_digits_data", "train_digits", "digits_comparison",
                      "run_digits", "digits_classifier", "class_accuracy", "save_model", "load_model"], "digits"),
     **dict.fromkeys(["run_gmm", "run_real", "surrogate_overlay"], "experiments"),
+    **dict.fromkeys(["run_real_model"], "real_model"),
     **dict.fromkeys(["DigitsControl", "digits_control", "guided_front", "model_schedule_comparison",
                      "run_digits_control"], "control"),
 }
 
-_MODULES = frozenset({"base", "models", "gmm", "sampling", "estimators", "digits", "experiments", "control"})
+_MODULES = frozenset({"base", "models", "gmm", "sampling", "estimators", "digits", "experiments", "real_model",
+                      "control"})
 
 __all__ = sorted(_EXPORTS)
 

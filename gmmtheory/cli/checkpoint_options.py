@@ -52,10 +52,14 @@ def _range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def add_checkpoint_arguments(parser: argparse.ArgumentParser, prefix: str = "", *, required: bool = True) -> None:
-    """Add the loader options, named ``--{prefix}NAME`` (attributes ``{prefix}NAME`` with '-' → '_')."""
+def add_checkpoint_arguments(parser: argparse.ArgumentParser, prefix: str = "", *, required: bool = True,
+                             what: str | None = None) -> None:
+    """Add the loader options, named ``--{prefix}NAME`` (attributes ``{prefix}NAME`` with '-' → '_'). ``what``
+    starts the help of --{prefix}checkout / --{prefix}weights (default: "the unconditional model's " with a
+    prefix, nothing without)."""
     o = f"--{prefix}"
-    what = "the unconditional model's " if prefix else ""
+    if what is None:
+        what = "the unconditional model's " if prefix else ""
     parser.add_argument(f"{o}checkout", type=Path, default=None,
                         help=f"{what}code folder, put on sys.path during the load only (its code is imported)")
     parser.add_argument(f"{o}weights", type=Path, default=None, required=required,

@@ -34,12 +34,13 @@ from gmmtheory.report.curves import (
 from gmmtheory.report.guidance import section_guidance
 from gmmtheory.report.guided_law import section_guided_law
 from gmmtheory.report.phase import section_phase
+from gmmtheory.report.real_model import section_real_model
 
 Section = Callable[[Path, str], str]
 
 SECTIONS: list[Section] = [section_two_gaussians, section_entropy_rate, section_logtime, section_hierarchy,
                            section_covariance_only, section_phase,
-                           section_guidance, section_guided_law, section_control, section_bridge]
+                           section_guidance, section_guided_law, section_control, section_bridge, section_real_model]
 
 INCOMPLETE_TITLE = "# gmmtheory report — INCOMPLETE"
 
@@ -63,8 +64,12 @@ def _incomplete(started: str, quick: bool, body: list[str], state: str) -> str:
     return "\n".join(lines) + "\n".join(body)
 
 
-def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Path:
+def write_report(out_dir: Path | str = "out/report", quick: bool = False, real_model: dict | None = None) -> Path:
     """Compute every section and write ``out_dir/report.md``; returns its path.
+
+    ``real_model``: the ``load_checkpoint`` keyword arguments (with ``checkout``, ``weights`` and optionally
+    ``uncond``) of a class-conditional checkpoint for ``section_real_model``; None (default): that section is one
+    line saying how to add it.
 
     ``out_dir`` is validated first (``check_out_dir``); while the sections run, ``report.md`` is an "INCOMPLETE"
     marker with the sections finished so far (and, after an exception or Ctrl-C, the section that was interrupted);
@@ -83,7 +88,10 @@ def write_report(out_dir: Path | str = "out/report", quick: bool = False) -> Pat
     try:
         for section in progress(SECTIONS, "report sections"):
             current = getattr(section, "__name__", repr(section))
-            body.append(section(out, size))
+            if section is section_real_model and real_model is not None:
+                body.append(section_real_model(out, size, model=real_model))
+            else:
+                body.append(section(out, size))
             atomic_write_text(path, _incomplete(started, quick, body, running))
     except BaseException as err:
         why = "interrupted (Ctrl-C)" if isinstance(err, KeyboardInterrupt) else f"failed: {type(err).__name__}: {err}"

@@ -64,12 +64,14 @@ def conditional_curves(
     s_max: float | None = None,
     generator: torch.Generator | int | None = None,
     batch_size: int = 256,
-) -> dict[str, Measurement]:
+    return_log_posterior: bool = False,
+) -> dict[str, Measurement] | tuple[dict[str, Measurement], np.ndarray]:
     """The classifier entropy, the implied-unconditional denoiser gap (rate and entropy) and, with ``uncond``, the
     separate-model gap, on one set of noisy points (module docstring). Returns a dict of ``Measurement`` (σ
     increasing): "classifier", "denoiser_gap_implied_rate", "denoiser_gap_implied", and "classifier_partition" with
     a partition, "denoiser_gap_uncond_rate" / "uncond_mismatch" with ``uncond``. sigmas must lie below ``s_max``
-    (default the model's sigma_max)."""
+    (default the model's sigma_max). ``return_log_posterior``: also return the classifier's per-sample log
+    posteriors log p_σ(y | x_σ), shape (n, T, K), σ increasing (to group them into any partition afterwards)."""
     _check_model(model)
     x0, lab = _check_data(model, x0, labels)
     sig = _check_levels(sigmas)
@@ -88,6 +90,7 @@ def conditional_curves(
     n = x0.shape[0]
     eps = randn(tuple(x0.shape), g, model)
     H = np.empty((n, sig.size))
+    LP = np.empty((n, sig.size, K)) if return_log_posterior else None
     Hp = np.empty((n, sig.size)) if partition is not None else None
     gap = np.empty((n, sig.size))
     gap_u = np.empty((n, sig.size)) if uncond is not None else None
@@ -104,6 +107,8 @@ def conditional_curves(
                                               s_max=s_max, generator=g, batch_size=batch_size)
                 lpn = lp.cpu().numpy()
                 H[sl, k] = _entropy(lpn)
+                if LP is not None:
+                    LP[sl, k] = lpn
                 if mem is not None:
                     grouped = np.logaddexp.reduce(np.where(mem, lpn[:, :, None], -np.inf), axis=1)
                     Hp[sl, k] = _entropy(grouped)  # type: ignore[index]
@@ -142,4 +147,4 @@ def conditional_curves(
         v, e = _mean_se(mis)
         out["uncond_mismatch"] = Measurement(sig.copy(), v, e, "rate", "uncond_mismatch",
                                              {**meta, "what": "|D_u^implied − D_u^uncond|² / σ²"})
-    return out
+    return (out, LP) if LP is not None else out
