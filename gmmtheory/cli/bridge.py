@@ -181,7 +181,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    "overlay a Gaussian-mixture surrogate of the samples and recommend a guidance "
                                    "interval. Writes <name>.json, <name>.md and <name>.png/.pdf into --out. "
                                    + TRUST_BOUNDARY,
-                       epilog="example (the MNIST DiT-EDM checkout; a few minutes on 2 CPU cores):\n"
+                       epilog="example (the MNIST DiT-EDM checkout; ≈ 100 s on 2 CPU cores):\n"
                               "  gmmtheory bridge real --checkout $MODELS/mnist-dit-edm \\\n"
                               "      --weights $MODELS/mnist-dit-edm/result/model/edm-11000.pth --trust-pickle \\\n"
                               "      --parametrization edm --label-mode index --num-classes 10 --data-range=-1,1",
