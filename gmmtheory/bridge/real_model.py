@@ -41,13 +41,19 @@ label). Steps, for a model with K classes and uniform prior π_y = 1/K (H[Z] = l
    Ĥ first reaches q·H[Z] (q = 10, 50, 90 %; linear interpolation in log σ); half-entropy σ = σ_50, the 10–90 %
    window [σ_10, σ_90]. Uncertainty of log σ_q: propagated se(H)/(dĤ/dlog σ) at the crossing, and the standard
    deviation over a parametric bootstrap H* = H + se·ξ (ξ ~ N(0, 1) per point, refitted).
-7. **Surrogate theory** (``fit_surrogate``): the Gaussian mixture p_0 = Σ_y (1/K) N(μ_y, diag v_y) with μ_y, v_y the
-   class means and per-pixel variances of the samples (v floored at ``shrinkage`` × its mean, so constant pixels do
-   not make a degenerate Gaussian); H[Z | X_σ] and H[Z_P | X_σ] by ``gmmtheory.class_entropy`` (Monte Carlo,
-   ``surrogate_samples`` draws, common random numbers across σ) under EDM's x_0 + σ ε; σ_S = √(Λ − 1), Λ the top
-   eigenvalue of the pooled samples' covariance (t_S = ½ log Λ in OU time, mapped to σ at equal SNR); its
-   landmarks as in 6. A diagonal covariance is what the engine evaluates cheaply at d = 784 (a full one costs
-   K·d² per draw and σ); it ignores pixel correlations, which it should be read with.
+7. **Surrogate theory** (``fit_surrogate``): the Gaussian mixture p_0 = Σ_y (1/K) N(μ_y, Σ_y) with μ_y the class
+   means of the samples and, by ``surrogate_cov``,
+   - "lowrank" (default): Σ_y = U_y U_yᵀ + diag ψ_y, U_y the top r_y = min(``surrogate_rank``, n_y − 1, d)
+     principal directions of class y's centred samples scaled by their standard deviations (thin SVD; default
+     rank 32) and ψ_y the residual per-pixel variance, floored at ``shrinkage`` × the mean per-pixel variance f
+     (ψ_y ≥ f > 0: positive definite), built as (K, d, d) full covariances (cov_kind "class_full");
+   - "diagonal": Σ_y = diag v_y, v_y the per-pixel variances floored at f (ignores pixel correlations).
+   H[Z | X_σ] and H[Z_P | X_σ] by ``gmmtheory.class_entropy`` (Monte Carlo, ``surrogate_samples`` draws, common
+   random numbers across σ) under EDM's x_0 + σ ε; with "lowrank" the diagonal surrogate's curves are computed
+   beside it for comparison (``surrogate["diagonal"]``). σ_S = √(Λ − 1), Λ the top eigenvalue of the pooled
+   samples' covariance (t_S = ½ log Λ in OU time, mapped to σ at equal SNR); landmarks as in 6. Cost: the full
+   covariances cost (2K + 1)·d² multiply-adds per Monte Carlo draw (≈ 5 s per curve for K = 10, d = 784, 2¹² draws,
+   49 σ on 2 CPU cores, float64), the diagonal O(K·d).
 8. **Recommended guidance interval** (rule): gmmtheory's semantic window of the class level on the measured
    *classifier* curve — the shortest interval [σ_lo, σ_hi] in log σ holding ``guidance_fraction`` (80 %) of the
    class information Ĥ(σ_max) − Ĥ(σ_min) that the curve produces over its grid (``control.recommend_window``:
@@ -84,6 +90,7 @@ from gmmtheory.bridge.real_pieces import (
     _mean_se,
     _per_sample_rate,
     check_denoiser,
+    check_surrogate_options,
     crossing_landmarks,
     estimator_agreement,
     fit_surrogate,
@@ -179,6 +186,8 @@ def run_real_model(
     sample_steps: int = 18,
     surrogate_samples: int = 2**12,
     surrogate_grid: int = 49,
+    surrogate_cov: str = "lowrank",
+    surrogate_rank: int | None = None,
     guidance_fraction: float = 0.8,
     n_boot: int = 200,
     batch_size: int = 256,
@@ -201,6 +210,8 @@ def run_real_model(
         n_tracker, tracker_steps: tracker trajectories and ρ-grid levels (K rows per trajectory and step).
         sample_steps: levels of the Heun sampler (18: EDM's 35-evaluation sampler).
         surrogate_samples, surrogate_grid: Monte Carlo draws and log-spaced σ points of the surrogate curves.
+        surrogate_cov: "lowrank" (default; per-class U_y U_yᵀ + diag ψ_y, the diagonal one computed beside it) or
+            "diagonal" (``fit_surrogate``). surrogate_rank: r of the low-rank part (default min(n_y − 1, d, 32)).
         guidance_fraction: share of the information the recommended interval holds (default 0.8).
         n_boot: bootstrap replicates of landmarks and the interval. batch_size: images per network call group.
     Returns:
@@ -231,6 +242,8 @@ def run_real_model(
     surrogate_grid = _check_int("surrogate_grid", surrogate_grid, 3)
     n_boot = _check_int("n_boot", n_boot, 0)
     batch_size = _check_int("batch_size", batch_size, 1)
+    surrogate_cov, surrogate_rank = check_surrogate_options(surrogate_cov, surrogate_rank,
+                                                            names=("surrogate_cov", "surrogate_rank"))
     if not (isinstance(guidance_fraction, (int, float)) and 0 < float(guidance_fraction) < 1):
         raise ValueError(f"guidance_fraction must lie in (0, 1); got {guidance_fraction!r}")
     if not isinstance(cluster_partition, bool):
@@ -355,18 +368,30 @@ def run_real_model(
 
     # 7. surrogate theory
     t0 = time.perf_counter()
-    sur = fit_surrogate(x0, labels, K)
     s_grid = np.geomspace(smin, smax, surrogate_grid)
-    sur_levels: dict[str, Any] = {}
-    for lname, part in [("classes", None), *parts.items()]:
-        res = class_entropy(sur["mixture"], EDM(), s_grid, partition=part, method="montecarlo",
-                            n_samples=surrogate_samples, key=seed + 7, warn=False)
-        hp = _prior_entropy(part, K)
-        sur_levels[lname] = {"H": np.asarray(res.value), "stderr": np.asarray(res.stderr), "H_prior": hp,
+
+    def surrogate_levels(mixture: Any) -> dict[str, Any]:
+        levels: dict[str, Any] = {}
+        for lname, part in [("classes", None), *parts.items()]:
+            res = class_entropy(mixture, EDM(), s_grid, partition=part, method="montecarlo",
+                                n_samples=surrogate_samples, key=seed + 7, warn=False)
+            hp = _prior_entropy(part, K)
+            levels[lname] = {"H": np.asarray(res.value), "stderr": np.asarray(res.stderr), "H_prior": hp,
                              "landmarks": crossing_landmarks(s_grid, res.value, res.stderr, hp, n_boot=n_boot,
                                                              seed=seed + 8)}
+        return levels
+
+    sur = fit_surrogate(x0, labels, K, covariance=surrogate_cov, rank=surrogate_rank)
+    sur_levels = surrogate_levels(sur["mixture"])
     cost["surrogate"] = {"rows": 0, "calls": 0, "seconds": time.perf_counter() - t0,
-                         "note": "no network evaluation: jax Monte Carlo on the fitted mixture"}
+                         "note": f"no network evaluation: jax Monte Carlo on the fitted {surrogate_cov} mixture"}
+    sur_diag = None
+    if surrogate_cov == "lowrank":
+        t0 = time.perf_counter()
+        dg = fit_surrogate(x0, labels, K, covariance="diagonal")
+        sur_diag = {"cov": "diagonal", "cov_kind": "class_diag", "levels": surrogate_levels(dg["mixture"])}
+        cost["surrogate_diagonal"] = {"rows": 0, "calls": 0, "seconds": time.perf_counter() - t0,
+                                      "note": "the diagonal surrogate beside it, for comparison"}
 
     # 8. recommended guidance interval
     win = recommend_window(curves["classifier"], fraction=float(guidance_fraction), n_boot=n_boot, seed=seed + 9,
@@ -393,7 +418,8 @@ def run_real_model(
                      "n_tracker": n_tracker, "tracker_steps": tracker_steps, "tracker_sigmas": tgrid.tolist(),
                      "sample_steps": sample_steps, "sampler": "EDM Heun (deterministic), ρ = 7, init N(0, σ_max² I)",
                      "sample_sigmas": sgrid.tolist(), "surrogate_samples": surrogate_samples,
-                     "surrogate_cov": "class_diag", "guidance_fraction": float(guidance_fraction), "n_boot": n_boot,
+                     "surrogate_cov": surrogate_cov, "surrogate_rank": surrogate_rank,
+                     "guidance_fraction": float(guidance_fraction), "n_boot": n_boot,
                      "batch_size": batch_size, "seed": seed, "prior": "uniform",
                      "torch_threads": torch.get_num_threads()},
         "samples": {"n": n_fit, "label_counts": counts.tolist(), "x0_min": float(x0.min()),
@@ -404,7 +430,9 @@ def run_real_model(
         "agreement": agreement,
         "partitions": part_out,
         "surrogate": {"sigma": s_grid, "Lambda": sur["Lambda"], "sigma_S": sur["sigma_S"], "t_S": sur["t_S"],
-                      "cov": "class_diag", "levels": sur_levels, "class_counts": sur["counts"]},
+                      "cov": surrogate_cov, "cov_kind": sur["mixture"].cov_kind, "rank": sur["rank"],
+                      "floor": sur["floor"], "levels": sur_levels, "class_counts": sur["counts"],
+                      "diagonal": sur_diag},
         "guidance_interval": guidance,
         "cost": cost,
         "seconds": time.perf_counter() - start,

@@ -1,12 +1,13 @@
 """Pieces of the real-model experiment (``real_model.run_real_model``) that need no network: landmarks and
-agreement of measured curves, the 2-means partition of class means, the diagonal surrogate and JSON cleaning.
+agreement of measured curves, the 2-means partition of class means, the Gaussian-mixture surrogate and JSON cleaning.
 
 - ``crossing_landmarks``: on the least-squares non-decreasing fit Ĥ of H against log σ, σ_q is where Ĥ first reaches
   q·H[Z] (q = 10, 50, 90 %; linear interpolation in log σ); uncertainty of log σ_q propagated, se(H)/(dĤ/dlog σ),
   and by a parametric bootstrap H* = H + se·ξ.
 - ``estimator_agreement``: z = |H_A − H_B| / √(se_A² + se_B²) per σ of A, B interpolated in log σ.
 - ``two_means_partition``: the two-block split minimising Σ_B Σ_{y ∈ B} |μ_y − μ̄_B|².
-- ``fit_surrogate``: p_0 = Σ_y (1/K) N(μ_y, diag v_y) from labelled samples, and σ_S = √(Λ − 1).
+- ``fit_surrogate``: p_0 = Σ_y (1/K) N(μ_y, Σ_y) from labelled samples, Σ_y = U_y U_yᵀ + diag ψ_y (low rank plus
+  diagonal, the default) or diag v_y, and σ_S = √(Λ − 1).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from gmmtheory._curves import crossing_bracket, isotonic_fit
 from gmmtheory.bridge.base import Measurement
 from gmmtheory.mixture import GaussianMixture, Partition
 
-__all__ = ["LEVELS", "check_denoiser", "crossing_landmarks", "estimator_agreement", "fit_surrogate",
-           "two_means_partition"]
+__all__ = ["DEFAULT_RANK", "LEVELS", "SURROGATE_COVS", "check_denoiser", "check_surrogate_options",
+           "crossing_landmarks", "estimator_agreement", "fit_surrogate", "two_means_partition"]
 
 LEVELS = (0.1, 0.5, 0.9)
+SURROGATE_COVS = ("lowrank", "diagonal")
+DEFAULT_RANK = 32  # r_y = min(n_y − 1, d, 32) unless ``rank`` says otherwise
 _NEED = ("shape", "num_classes", "sigma_data", "sigma_max", "device", "dtype")
 
 
@@ -223,27 +226,81 @@ def two_means_partition(means: object, *, names: tuple[str, str] = ("A", "B")) -
     return Partition([a, b], names=list(names))
 
 
-def fit_surrogate(x0: torch.Tensor, labels: torch.Tensor, K: int, *, shrinkage: float = 1e-3) -> dict[str, Any]:
-    """The diagonal Gaussian-mixture surrogate of labelled samples (module docstring, 7) and σ_S.
+def check_surrogate_options(covariance: object, rank: object, *,
+                            names: tuple[str, str] = ("covariance", "rank")) -> tuple[str, int | None]:
+    """Validate the surrogate's ``covariance`` ("lowrank" or "diagonal") and ``rank`` (None or an integer ≥ 1; only
+    with "lowrank"), with one-line ``ValueError``s naming the argument (``names``: how the caller calls them)."""
+    cn, rn = names
+    if not isinstance(covariance, str) or covariance not in SURROGATE_COVS:
+        raise ValueError(f"{cn} must be one of {', '.join(map(repr, SURROGATE_COVS))}; got {covariance!r}")
+    if rank is not None:
+        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or int(rank) < 1:
+            raise ValueError(f"{rn} must be None (default min(n_y − 1, d, {DEFAULT_RANK})) or an integer ≥ 1; "
+                             f"got {rank!r}")
+        if covariance != "lowrank":
+            raise ValueError(f"{rn} applies only to {cn}='lowrank'; got {rn}={rank!r} with {cn}={covariance!r}")
+        rank = int(rank)
+    return covariance, rank
 
-    Returns ``mixture`` (K components, weights 1/K, means μ_y, per-class diagonal variances floored at ``shrinkage``
-    × their mean), ``Lambda`` (top eigenvalue of the pooled covariance), ``sigma_S`` = √(Λ − 1) (nan for Λ ≤ 1),
-    ``t_S`` = ½ log Λ and ``counts`` (samples per class)."""
+
+def fit_surrogate(x0: torch.Tensor, labels: torch.Tensor, K: int, *, covariance: str = "lowrank",
+                  rank: int | None = None, shrinkage: float = 1e-3) -> dict[str, Any]:
+    """The Gaussian-mixture surrogate p_0 = Σ_y (1/K) N(μ_y, Σ_y) of labelled samples (module docstring of
+    ``real_model``, 7) and σ_S.
+
+    Per class y with its n_y ≥ 2 samples x_i (flattened to d pixels): μ_y = (1/n_y) Σ_i x_i, the per-pixel sample
+    variances v_yj = (1/(n_y − 1)) Σ_i (x_ij − μ_yj)², and the floor f = ``shrinkage`` · v̄ (v̄ the mean of v_yj over
+    all classes and pixels; it keeps constant border pixels from making a degenerate Gaussian).
+
+    - ``covariance="diagonal"``: Σ_y = diag(max(v_y, f)) (cov_kind "class_diag"; ignores pixel correlations).
+    - ``covariance="lowrank"`` (default): Σ_y = U_y U_yᵀ + diag ψ_y (cov_kind "class_full", (K, d, d)). With the
+      centred, scaled samples C_y = (X_y − 1 μ_yᵀ)/√(n_y − 1) (so the sample covariance is S_y = C_yᵀ C_y) and its
+      thin SVD C_y = V diag(s) Wᵀ (s descending), U_y = W_{:, 1..r_y} diag(s_1..s_{r_y}) (d × r_y: the top-r_y
+      principal directions scaled by their standard deviations) with r_y = min(``rank``, n_y − 1, d), ``rank``
+      default 32; ψ_yj = max(v_yj − Σ_{m ≤ r_y} U_y,jm², f), the residual per-pixel variance floored. So
+      (Σ_y)_jj = max(v_yj, Σ_m U_y,jm² + f) keeps the sample variances, the off-diagonal entries are those of the
+      rank-r_y truncation of S_y, and ψ_y ≥ f > 0 makes Σ_y positive definite. With r_y = n_y − 1 ≤ d (e.g. 300
+      samples, K = 10) the residual is zero and Σ_y = S_y + f I (the sample covariance, floored). Cost in
+      ``class_entropy``'s Monte Carlo: (2K + 1)·d² multiply-adds per draw (its rotations) against O(K·d) for the
+      diagonal form.
+
+    Returns ``mixture`` (K components, weights 1/K), ``covariance``, ``rank`` (r_y per class; None for
+    "diagonal"), ``floor`` (f), ``Lambda`` (top eigenvalue of the pooled samples' covariance), ``sigma_S`` =
+    √(Λ − 1) (nan for Λ ≤ 1), ``t_S`` = ½ log Λ and ``counts`` (samples per class)."""
+    covariance, rank = check_surrogate_options(covariance, rank)
     x = x0.detach().to(torch.float64).reshape(x0.shape[0], -1).cpu().numpy()
     lab = labels.detach().cpu().numpy()
-    means, var, counts = [], [], []
+    d = x.shape[1]
+    means, var, counts, centred = [], [], [], []
     for c in range(K):
         xc = x[lab == c]
         counts.append(int(xc.shape[0]))
         if xc.shape[0] < 2:
             raise ValueError(f"n_fit: class {c} drew {xc.shape[0]} of the samples; the surrogate needs ≥ 2 per class "
                              "(raise n_fit)")
-        means.append(xc.mean(axis=0))
+        mu = xc.mean(axis=0)
+        means.append(mu)
         var.append(xc.var(axis=0, ddof=1))
+        centred.append((xc - mu) / math.sqrt(xc.shape[0] - 1))
     v = np.asarray(var)
-    v = np.maximum(v, shrinkage * v.mean())
-    mix = GaussianMixture(np.asarray(means), v, np.full(K, 1.0 / K), cov_kind="class_diag")
+    floor = float(shrinkage * v.mean())
+    ranks: list[int] | None = None
+    if covariance == "diagonal":
+        mix = GaussianMixture(np.asarray(means), np.maximum(v, floor), np.full(K, 1.0 / K), cov_kind="class_diag")
+    else:
+        cov = np.empty((K, d, d))
+        ranks = []
+        for c in range(K):
+            r = min(DEFAULT_RANK if rank is None else rank, counts[c] - 1, d)
+            _, s, wt = np.linalg.svd(centred[c], full_matrices=False)
+            u = wt[:r].T * s[:r]  # (d, r)
+            psi = np.maximum(v[c] - np.sum(u * u, axis=1), floor)
+            cov[c] = u @ u.T
+            cov[c][np.diag_indices(d)] += psi
+            ranks.append(int(r))
+        mix = GaussianMixture(np.asarray(means), cov, np.full(K, 1.0 / K), cov_kind="class_full")
     xc = x - x.mean(axis=0)
     lam = float(np.linalg.svd(xc, compute_uv=False)[0] ** 2 / max(x.shape[0] - 1, 1))
-    return {"mixture": mix, "Lambda": lam, "sigma_S": math.sqrt(lam - 1.0) if lam > 1 else math.nan,
+    return {"mixture": mix, "covariance": covariance, "rank": ranks, "floor": floor, "Lambda": lam,
+            "sigma_S": math.sqrt(lam - 1.0) if lam > 1 else math.nan,
             "t_S": 0.5 * math.log(lam) if lam > 0 else math.nan, "counts": counts}

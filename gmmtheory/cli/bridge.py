@@ -181,7 +181,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                    "overlay a Gaussian-mixture surrogate of the samples and recommend a guidance "
                                    "interval. Writes <name>.json, <name>.md and <name>.png/.pdf into --out. "
                                    + TRUST_BOUNDARY,
-                       epilog="example (the MNIST DiT-EDM checkout; ≈ 100 s on 2 CPU cores):\n"
+                       epilog="example (the MNIST DiT-EDM checkout; ≈ 100 s on 2 CPU cores, plus ≈ 40 s for the "
+                              "low-rank surrogate):\n"
                               "  gmmtheory bridge real --checkout $MODELS/mnist-dit-edm \\\n"
                               "      --weights $MODELS/mnist-dit-edm/result/model/edm-11000.pth --trust-pickle \\\n"
                               "      --parametrization edm --label-mode index --num-classes 10 --data-range=-1,1",
@@ -203,6 +204,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--superclass", default=None,
                    help="labels of one block against the rest, e.g. 0,6,8,9 (default that for K = 10), or 'none'")
     r.add_argument("--no-cluster", action="store_true", help="skip the 2-means partition of the class means")
+    r.add_argument("--surrogate-cov", choices=("lowrank", "diagonal"), default="lowrank",
+                   help="covariance of the Gaussian-mixture surrogate: lowrank = per class U Uᵀ + diag ψ from the "
+                        "class's top principal directions (default; the diagonal one is computed beside it), or "
+                        "diagonal = per-pixel variances only")
+    r.add_argument("--surrogate-rank", type=int, default=None,
+                   help="rank r of the low-rank part per class (≥ 1; capped at n_y − 1 and d; default 32)")
     r.add_argument("--name", default="real_model", help="file stem of the outputs (default real_model)")
     r.add_argument("--out", type=Path, default=Path("out/bridge/real"), help="output folder (default out/bridge/real)")
     r.add_argument("--batch-size", type=int, default=256, help="samples per network call group (default 256)")
@@ -341,6 +348,11 @@ def _real_settings(args: argparse.Namespace) -> dict:
         raise ValueError(f"--seed must be an integer ≥ 0; got {args.seed}")
     if args.n_fit < args.n_samples:
         raise ValueError(f"--n-fit must be ≥ --n-samples ({args.n_samples}); got {args.n_fit}")
+    if args.surrogate_rank is not None:
+        _positive(args.surrogate_rank, "--surrogate-rank", 1)
+        if args.surrogate_cov != "lowrank":
+            raise ValueError(f"--surrogate-rank applies only to --surrogate-cov lowrank; got --surrogate-cov "
+                             f"{args.surrogate_cov}")
     if not args.name or any(c in args.name for c in "/\\"):
         raise ValueError(f"--name must be a plain file stem; got {args.name!r}")
     kw = checkpoint_kwargs_from_args(args)
@@ -402,14 +414,21 @@ def cmd_real(args: argparse.Namespace) -> int:
         model, uncond_model=unet, n_samples=args.n_samples, sigmas=settings["sigmas"],
         partitions=settings["partitions"], cluster_partition=not args.no_cluster, seed=args.seed, name=args.name,
         n_fit=args.n_fit, n_sigma=args.n_sigma, n_levels=args.n_levels, n_tracker=args.n_tracker,
-        tracker_steps=args.tracker_steps, sample_steps=args.sample_steps, batch_size=args.batch_size)
+        tracker_steps=args.tracker_steps, sample_steps=args.sample_steps, batch_size=args.batch_size,
+        surrogate_cov=args.surrogate_cov, surrogate_rank=args.surrogate_rank)
     pages_real.write_real_model(res, out)
     gi, lm = res["guidance_interval"], res["landmarks"]
     rows = [f"  {k}: half-entropy σ {pages_real._sig(v['half'])}, 10–90 % window ({pages_real._sig(v['window'][0])}, "
             f"{pages_real._sig(v['window'][1])})" for k, v in lm.items()]
     agree = [f"  {k}: max {pages_real._sig(a['max_z'])} se over {a['n_points']} points" for k, a in
              res["agreement"].items()]
-    summary = "\n".join(["landmarks:", *rows, f"surrogate σ_S = {pages_real._sig(res['surrogate']['sigma_S'])}",
+    sur = res["surrogate"]
+    for label, block in ((sur["cov"], sur), ("diagonal", sur.get("diagonal"))):
+        if block:
+            v = block["levels"]["classes"]["landmarks"]
+            rows.append(f"  surrogate ({label}): half-entropy σ {pages_real._sig(v['half'])}, 10–90 % window "
+                        f"({pages_real._sig(v['window'][0])}, {pages_real._sig(v['window'][1])})")
+    summary = "\n".join(["landmarks:", *rows, f"surrogate σ_S = {pages_real._sig(sur['sigma_S'])}",
                          "agreement (|Δ| / combined se):", *agree,
                          f"recommended guidance interval (σ_lo, σ_hi) = ({pages_real._sig(gi['sigma_lo'])}, "
                          f"{pages_real._sig(gi['sigma_hi'])})",

@@ -2,12 +2,14 @@
 ``gmmtheory.bridge.real_model.run_real_model`` result, and the report section.
 
 - ``real_model_markdown(result)``: the landmarks of every estimator (half-entropy σ, 10–90 % window of H/H[Z], with
-  the bootstrap standard deviation of log σ), the surrogate's (σ_S, its window), the recommended guidance interval
+  the bootstrap standard deviation of log σ), the surrogate's (which one it draws — low-rank + diagonal or
+  diagonal covariances — and the diagonal one beside a low-rank run; σ_S, its window), the recommended guidance interval
   and its rule, estimator agreement in combined standard errors (with the points left out and why), the partitions,
   and the cost of each estimator in network rows and seconds.
 - ``plot_real_model(result, out, stem)``: three panels against σ (log axis): H[Z | X_σ] of every estimator (points
   ±2 s.e. for the pointwise estimators, a ±2 s.e. band for the tracker), the surrogate theory (dotted), the
-  classifier's 10–90 % window shaded, the recommended interval and σ_S marked; dH/dlog σ; H[Z_P | X_σ]/H[Z_P] of
+  classifier's 10–90 % window shaded, the recommended interval and σ_S marked (the diagonal surrogate dash-dotted
+  beside a low-rank one); dH/dlog σ; H[Z_P | X_σ]/H[Z_P] of
   each partition (classifier points, tracker lines, surrogate dotted).
 - ``write_real_model(result, out_dir)``: the three files. ``section_real_model(out, size, model=None)``: the report
   section; without a model one line says how to add it (no cost).
@@ -95,6 +97,32 @@ def _landmark_rows(lms: dict[str, dict[str, Any]], cost: dict[str, Any] | None =
     return rows
 
 
+_SHORT = {"lowrank": "low-rank + diagonal", "diagonal": "diagonal"}
+
+
+def _surrogates(sur: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, block) of the surrogate the run drew (first) and the diagonal one computed beside it (if any)."""
+    cov = sur.get("cov", "diagonal")
+    label = {"lowrank": "low-rank + diagonal GMM", "diagonal": "diagonal GMM"}.get(cov, f"{cov} GMM")
+    out = [(label, sur)]
+    if sur.get("diagonal"):
+        out.append(("diagonal GMM", sur["diagonal"]))
+    return out
+
+
+def _surrogate_sentence(sur: dict[str, Any]) -> str:
+    """Which surrogate the page and the figure draw, with its estimator in one sentence."""
+    if sur.get("cov") == "lowrank":
+        ranks = sur.get("rank") or []
+        r = (f"r = {min(ranks)}" if min(ranks) == max(ranks) else f"r = {min(ranks)}–{max(ranks)}") if ranks else "r"
+        return ("the Gaussian mixture of the samples with per-class covariance Σ_y = U_y U_yᵀ + diag ψ_y (U_y: the "
+                f"top {r} principal directions of class y's samples, scaled; ψ_y: the residual per-pixel variance, "
+                f"floored at {_sig(sur.get('floor'))}); the diagonal surrogate (per-pixel variances only) is drawn "
+                "beside it.")
+    return ("the Gaussian mixture of the samples with per-class diagonal covariance (per-pixel variances, floored at "
+            f"{_sig(sur.get('floor'))}; pixel correlations ignored).")
+
+
 def real_model_markdown(result: dict[str, Any]) -> str:
     """The page ``<name>.md`` of a ``run_real_model`` result (module docstring)."""
     m, st, sur, gi = result["model"], result["settings"], result["surrogate"], result["guidance_interval"]
@@ -111,9 +139,12 @@ def real_model_markdown(result: dict[str, Any]) -> str:
              f"{result['seconds']:.0f} s in all ({st['torch_threads']} torch threads).", "",
              "## Landmarks (σ where the monotone fit of H reaches 10 / 50 / 90 % of H[Z]; ± bootstrap sd of log σ)",
              "", *_landmark_rows(result["landmarks"], result["cost"])]
-    sl = sur["levels"]["classes"]["landmarks"]
-    lines += [f"| surrogate theory (diagonal Gaussian mixture of the samples) | {_with_sd(sl, '10')} | "
-              f"{_with_sd(sl, '50')} | {_with_sd(sl, '90')} | {_sig(sl.get('log_width'))} | 0 | – |", "",
+    for i, (label, block) in enumerate(_surrogates(sur)):
+        sl = block["levels"]["classes"]["landmarks"]
+        lines.append(f"| surrogate theory ({label} of the samples{', for comparison' if i else ''}) | "
+                     f"{_with_sd(sl, '10')} | "
+                     f"{_with_sd(sl, '50')} | {_with_sd(sl, '90')} | {_sig(sl.get('log_width'))} | 0 | – |")
+    lines += ["", f"Surrogate theory: {_surrogate_sentence(sur)}", "",
               f"σ_S = √(Λ − 1) = {_sig(sur['sigma_S'])} (Λ = {_sig(sur['Lambda'])}, the top eigenvalue of the "
               "samples' covariance).", "",
               "## Recommended guidance interval", "",
@@ -136,10 +167,11 @@ def real_model_markdown(result: dict[str, Any]) -> str:
                   "|---|---|---|---|---|---|---|---|"]
         for pname, p in result["partitions"].items():
             blocks = " \\| ".join(",".join(str(k) for k in b) for b in p["groups"])
-            sp = sur["levels"].get(pname, {}).get("landmarks")
             rows = [("classifier", p["landmarks"]["classifier"]), ("tracker", p["landmarks"]["tracker"])]
-            if sp:
-                rows.append(("surrogate", sp))
+            for label, block in _surrogates(sur):
+                sp = block["levels"].get(pname, {}).get("landmarks")
+                if sp:
+                    rows.append((f"surrogate ({_SHORT.get(block.get('cov', 'diagonal'), label)})", sp))
             for i, (est, lm) in enumerate(rows):
                 head = f"| {pname} | {blocks} | {p['H_prior']:.4f}" if i == 0 else "| | |"
                 z = _sig(p["agreement"]["max_z"]) if i == 0 else ""
@@ -170,8 +202,10 @@ def plot_real_model(result: dict[str, Any], out: Path, stem: str) -> list[Path]:
             else:
                 ax.errorbar(s, v, yerr=2 * e, fmt="o" if k == "classifier" else "s", ms=3.5, capsize=2, color=c,
                             label=LABELS.get(k, k))
-        hs = sur["levels"]["classes"]
-        ax.plot(ssig, _arr(hs["H"]), ":", color=COLORS["surrogate"], label="surrogate theory (diag. GMM)")
+        for i, (label, block) in enumerate(_surrogates(sur)):
+            ax.plot(ssig, _arr(block["levels"]["classes"]["H"]), ":" if i == 0 else "-.",
+                    color=COLORS["surrogate"], lw=1.5 if i == 0 else 0.9, alpha=1.0 if i == 0 else 0.6,
+                    label=f"surrogate theory ({label})")
         lo, hi = (_nan(v) for v in gi["window_10_90"])
         if math.isfinite(lo) and math.isfinite(hi):
             ax.axvspan(lo, hi, color="#1f77b4", alpha=0.08, label="classifier 10–90 % window")
@@ -209,7 +243,8 @@ def plot_real_model(result: dict[str, Any], out: Path, stem: str) -> list[Path]:
             s, v, e = _curve(p["curves"]["tracker"])
             ax.plot(s, v / hp, color=c, label=f"{pname}: tracker")
             if pname in sur["levels"]:
-                ax.plot(ssig, _arr(sur["levels"][pname]["H"]) / hp, ":", color=c, label=f"{pname}: surrogate")
+                ax.plot(ssig, _arr(sur["levels"][pname]["H"]) / hp, ":", color=c,
+                        label=f"{pname}: surrogate ({_SHORT.get(sur.get('cov', 'diagonal'), '')})")
             lm = p["landmarks"]["classifier"]
             a, b = _nan(lm["sigma_10"]), _nan(lm["sigma_90"])
             if math.isfinite(a) and math.isfinite(b):
