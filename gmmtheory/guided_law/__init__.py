@@ -2,11 +2,21 @@
 
 ``sampler_law``: the exact law of the discrete samplers (Euler–Maruyama, Heun, EDM with churn) on a dynamics grid;
 ``guided_law``: the continuous-time guided SDE / probability-flow ODE; ``GuidedLaw``: their curves and final
-statistics; ``class_line``: the reduction to the class coordinate. See docs/guided_law.md.
+statistics; ``class_line``: the reduction to the class coordinate; ``multiclass_law``: the probability-flow ODE law
+for K classes whose centred mean span has dimension ≤ 3 (three classes, the hierarchy preset). See docs/guided_law.md.
 """
 
 from gmmtheory.guided_law.coordinates import ClassLine, class_line
 from gmmtheory.guided_law.law import default_sigmas, guided_law, sampler_law
+from gmmtheory.guided_law.multiclass import (
+    ClassPlane,
+    MulticlassLaw,
+    class_plane,
+    multiclass_law,
+    multiclass_redistribution,
+    profile_marks,
+)
 from gmmtheory.guided_law.profile import GuidedLaw
 
-__all__ = ["ClassLine", "GuidedLaw", "class_line", "default_sigmas", "guided_law", "sampler_law"]
+__all__ = ["ClassLine", "ClassPlane", "GuidedLaw", "MulticlassLaw", "class_line", "class_plane", "default_sigmas",
+           "guided_law", "multiclass_law", "multiclass_redistribution", "profile_marks", "sampler_law"]
