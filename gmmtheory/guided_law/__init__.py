@@ -2,8 +2,10 @@
 
 ``sampler_law``: the exact law of the discrete samplers (Euler–Maruyama, Heun, EDM with churn) on a dynamics grid;
 ``guided_law``: the continuous-time guided SDE / probability-flow ODE; ``GuidedLaw``: their curves and final
-statistics; ``class_line``: the reduction to the class coordinate; ``multiclass_law``: the probability-flow ODE law
-for K classes whose centred mean span has dimension ≤ 3 (three classes, the hierarchy preset). See docs/guided_law.md.
+statistics; ``class_line``: the reduction to the class coordinate; ``universal_flow`` / ``sampler_flow``: the same
+two-Gaussian ODE / Heun–Euler laws in the d-free variable q = m²/(1 + σ²) (``universal``); ``multiclass_law``: the
+probability-flow ODE law for K classes whose centred mean span has dimension ≤ 3 (three classes, the hierarchy
+preset). See docs/guided_law.md.
 """
 
 from gmmtheory.guided_law.coordinates import ClassLine, class_line
@@ -17,6 +19,8 @@ from gmmtheory.guided_law.multiclass import (
     profile_marks,
 )
 from gmmtheory.guided_law.profile import GuidedLaw
+from gmmtheory.guided_law.universal import FlowProfile, sampler_flow, universal_flow
 
-__all__ = ["ClassLine", "ClassPlane", "GuidedLaw", "MulticlassLaw", "class_line", "class_plane", "default_sigmas",
-           "guided_law", "multiclass_law", "multiclass_redistribution", "profile_marks", "sampler_law"]
+__all__ = ["ClassLine", "ClassPlane", "FlowProfile", "GuidedLaw", "MulticlassLaw", "class_line", "class_plane",
+           "default_sigmas", "guided_law", "multiclass_law", "multiclass_redistribution", "profile_marks",
+           "sampler_flow", "sampler_law", "universal_flow"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from gmmtheory._sizes import check_size
+from gmmtheory.guided_law.universal import universal_flow
 from gmmtheory.report.style import markdown_table, pyplot, save, style
 from gmmtheory.studies.guided_law import GuidedLawStudy, guided_law_experiments
-from gmmtheory.studies.two_gaussian_flow import universal_flow
 
 __all__ = ["section_guided_law"]
 

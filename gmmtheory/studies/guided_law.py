@@ -5,7 +5,7 @@
     function of w, d and the guidance interval — shift of the half-entropy time (OU time t = ½ log(1 + σ²) and
     log σ), ratio of the 10–90 % windows, ratio of the peak rates dCE/dt, and the share of the CE drop produced
     inside the interval (guided − unguided = how much production moves in), from the exact guided probability-flow
-    law (``two_gaussian_flow.universal_flow``). ``first_order_shift``: the small-(w − 1) law Δt ≈ c (w − 1).
+    law (``guided_law.universal.universal_flow``). ``first_order_shift``: the small-(w − 1) law Δt ≈ c (w − 1).
 (b) ``grid_study``: the share of each practitioner's grid (``sampler_grids``) inside the unguided semantic window
     (FWHM of dH/dt and the 10–90 % window) and the exact cost of a few steps: the error of the final class frequency
     and the largest error of the CE profile on the grid, against the continuous-time law.
@@ -24,8 +24,8 @@ from scipy.optimize import brentq
 from gmmtheory._checks import check_positive
 from gmmtheory._sizes import Size, check_size
 from gmmtheory.guidance import EDM2_INTERVAL, information_inside, ou_time_to_sigma, profile_landmarks
+from gmmtheory.guided_law.universal import q_of_sigma, sampler_flow, sigma_of_q, universal_flow
 from gmmtheory.sampler_grids import GRID_FAMILIES, grid_catalogue, make_sampler_grid, window_fractions
-from gmmtheory.studies.two_gaussian_flow import q_of_sigma, sampler_flow, sigma_of_q, universal_flow
 
 __all__ = ["GUIDED_LAW_SIZES", "GuidedLawStudy", "first_order_shift", "grid_study", "guided_law_experiments",
            "redistribution_study", "unguided_windows"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gmmtheory.entropy.api import class_entropy
+from gmmtheory.guided_law.universal import sampler_flow, sigma_of_q, universal_flow
 from gmmtheory.presets import build_preset
 from gmmtheory.processes import OU
 from gmmtheory.sampler_grids import (
@@ -18,7 +19,6 @@ from gmmtheory.sampler_grids import (
 )
 from gmmtheory.schedules import edm_sigma_grid
 from gmmtheory.studies.guided_law import first_order_shift, guided_law_experiments, redistribution_study
-from gmmtheory.studies.two_gaussian_flow import sampler_flow, sigma_of_q, universal_flow
 
 
 def test_ddpm_linear_alpha_bar_closed_form():
