@@ -9,6 +9,7 @@ preset). See docs/guided_law.md.
 """
 
 from gmmtheory.guided_law.coordinates import ClassLine, class_line
+from gmmtheory.guided_law.fokker_planck import sde_law_fp
 from gmmtheory.guided_law.law import default_sigmas, guided_law, sampler_law
 from gmmtheory.guided_law.multiclass import (
     ClassPlane,
@@ -23,4 +24,4 @@ from gmmtheory.guided_law.universal import FlowProfile, sampler_flow, universal_
 
 __all__ = ["ClassLine", "ClassPlane", "FlowProfile", "GuidedLaw", "MulticlassLaw", "class_line", "class_plane",
            "default_sigmas", "guided_law", "multiclass_law", "multiclass_redistribution", "profile_marks",
-           "sampler_flow", "sampler_law", "universal_flow"]
+           "sampler_flow", "sampler_law", "sde_law_fp", "universal_flow"]
