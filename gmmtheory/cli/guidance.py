@@ -3,7 +3,8 @@ or CSV, with the Monte Carlo standard error of each landmark beside it; ``--out`
 figure (CE(σ) = E −log p_t(z | x_t) against the unguided H[Z | X_t], in OU time t = ½ log(1 + σ²)).
 
 ``--exact``: instead of Monte Carlo, the exact guided probability-flow law of two Gaussians
-(``studies.guided_law.redistribution_study``): the half-entropy shift, window and peak-rate ratios and the
+(``studies.guided_law.redistribution_study``), and with ``--preset kclasses|hierarchical|all`` of three classes and
+the hierarchy (``studies.guided_law.multiclass_study``): the half-entropy shift, window and peak-rate ratios and the
 information moved into the interval, for each --d and --w; ``--grids`` adds the practitioners' grid table and the
 exact cost of few steps (``studies.guided_law.grid_study``).
 """
@@ -17,7 +18,7 @@ from gmmtheory.cli.options import SIGMA_DEFINITION, add_format_args, emit, list_
 from gmmtheory.dynamics import SAMPLERS
 from gmmtheory.report.guidance import profiles_figure
 from gmmtheory.studies.guidance import INTERVALS, WS, GuidanceStudy, default_mixtures, guidance_study
-from gmmtheory.studies.guided_law import grid_study, redistribution_study
+from gmmtheory.studies.guided_law import grid_study, multiclass_study, redistribution_study
 
 PRESET_CASES = {"two": ["two"], "kclasses": ["kclasses"], "hierarchical": ["hier/classes", "hier/super"]}
 _CLI_SE = {"half_t": "half_t_err", "error_rate": "error_rate_stderr", "overshoot": "overshoot_stderr"}
@@ -56,21 +57,50 @@ def _dims(spec: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+EXACT_PRESETS = ("two", "kclasses", "hierarchical")
+MULTICLASS_INTERVALS = ("all", "window")
+
+
+def _exact_presets(preset: str | None) -> tuple[str, ...]:
+    """--preset with --exact: one of two / kclasses / hierarchical, or all (the three); default two."""
+    return ("two",) if preset is None else EXACT_PRESETS if preset == "all" else (preset,)
+
+
 def cmd_exact(args: argparse.Namespace, intervals: tuple[str, ...]) -> int:
-    """--exact: the exact two-Gaussian study (and --grids), printed and (--out) written as guidance_exact.json."""
-    if args.preset not in ("all", "two"):
-        raise ValueError(f"--exact supports --preset two only (two Gaussians, μ̃ = 0.5); got {args.preset!r}")
+    """--exact: the exact study per --preset (two Gaussians: ``redistribution_study``, with --grids the grid table;
+    kclasses / hierarchical: ``multiclass_study``), printed and (--out) written as guidance_exact*.json."""
+    presets = _exact_presets(args.preset)
     bad_w = [w for w in args.w if w < 1]
     if bad_w:
         raise ValueError(f"--exact needs guidance scales --w ≥ 1; got {bad_w}")
+    if args.n_nodes is not None and args.n_nodes < 2:
+        raise ValueError(f"--n-nodes must be an integer ≥ 2; got {args.n_nodes}")
+    multi = [p for p in presets if p != "two"]
+    mc_intervals = tuple(v for v in intervals if v in MULTICLASS_INTERVALS)
+    if multi and not mc_intervals:
+        raise ValueError(f"--preset {args.preset} (three classes, hierarchy) supports --intervals "
+                         f"{', '.join(MULTICLASS_INTERVALS)} only; got {','.join(intervals)}")
+    if args.grids and "two" not in presets:
+        raise ValueError("--grids is computed for two Gaussians: use --preset two or all")
     out_dir = prepare_out(args.out)
-    rows = redistribution_study(args.w, args.d, intervals)
-    meta = {"case": "two Gaussians N(±m e, I), m = √d·0.5", "method": "exact guided probability-flow law "
-            "(universal ODE in q = m²/(1+σ²), Gauss–Hermite nodes)", "time_variable": "OU time t = ½ log(1 + σ²)",
-            "sigma": SIGMA_DEFINITION, "H_units": "nats"}
-    columns = {"shift_t": "half-entropy OU time, guided − unguided", "shift_logsigma": "the same in log σ",
-               "info_moved": "share of the CE drop inside the interval, guided − unguided"}
-    emit("guidance --exact", meta, rows, columns, args.format, out_dir, "guidance_exact")
+    meta = {"method": "exact guided probability-flow law (no Monte Carlo)",
+            "time_variable": "OU time t = ½ log(1 + σ²)", "sigma": SIGMA_DEFINITION, "H_units": "nats"}
+    columns = {"shift_t": "half-entropy OU time, guided − unguided", "shift_logsigma": "the same in log σ"}
+    if "two" in presets:
+        rows = redistribution_study(args.w, args.d, intervals, **({} if args.n_nodes is None else
+                                                                   {"n_nodes": args.n_nodes}))
+        emit("guidance --exact", {"case": "two Gaussians N(±m e, I), m = √d·0.5", **meta,
+                                  "engine": "universal ODE in q = m²/(1+σ²), Gauss–Hermite nodes"}, rows,
+             {**columns, "info_moved": "share of the CE drop inside the interval, guided − unguided"}, args.format,
+             out_dir, "guidance_exact")
+    if multi:
+        rows = multiclass_study(multi, args.w, args.d, mc_intervals, n_nodes=args.n_nodes)
+        emit("guidance --exact (three classes / hierarchy)",
+             {"case": "kclasses: K = 3, μ̃ = 0.5, orthogonal means; hierarchical: 2 × 2, μ̃ = 0.5", **meta,
+              "engine": "guided_law.multiclass_law (tensor Gauss–Hermite characteristics)",
+              "intervals": list(mc_intervals)}, rows,
+             {**columns, "error": "largest CE change under 1.5× nodes and rtol/100"}, args.format, out_dir,
+             "guidance_exact_multiclass")
     if args.grids:
         g = grid_study(args.d, steps=(4, 8, 16, 32), families=("ddpm", "ddim", "cosine", "edm", "logsnr"),
                        ws=tuple(args.w))
@@ -90,6 +120,9 @@ def cmd_guidance(args: argparse.Namespace) -> int:
         return cmd_exact(args, intervals)
     if args.grids:
         raise ValueError("--grids needs --exact")
+    if args.n_nodes is not None:
+        raise ValueError("--n-nodes needs --exact")
+    args.preset = args.preset or "all"
     if len(args.d) != 1:
         raise ValueError(f"--d takes one dimension without --exact; got {args.d}")
     args.d = args.d[0]
@@ -119,8 +152,8 @@ def add_parser(sub) -> None:
         "guidance", help="how CFG / interval guidance moves the semantic window, and its diversity cost",
         description="Guided cross-entropy profiles with exact mixture scores against the unguided theory.",
     )
-    p.add_argument("--preset", default="all", choices=["all", *PRESET_CASES],
-                   help="which study case(s) (default all)")
+    p.add_argument("--preset", default=None, choices=["all", *PRESET_CASES],
+                   help="which study case(s) (default all; with --exact default two, and all = the three)")
     p.add_argument("--d", type=_dims, default=(256,),
                    help="dimension (default 256); with --exact a comma list, e.g. 10,1e3,1e6")
     p.add_argument("--w", type=list_type("--w", float, nonempty=True), default=WS,
@@ -132,8 +165,12 @@ def add_parser(sub) -> None:
     p.add_argument("--n-samples", type=int, default=2048, help="trajectories per run (default 2048)")
     p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     p.add_argument("--exact", action="store_true",
-                   help="exact guided law of two Gaussians instead of Monte Carlo: Δ of the half-entropy time, "
-                        "window / peak-rate ratios, information moved into the interval (w ≥ 1; any d)")
+                   help="exact guided law instead of Monte Carlo (two Gaussians; --preset kclasses / hierarchical "
+                        "/ all for three classes and the hierarchy): Δ of the half-entropy time, window / peak-rate "
+                        "ratios, information moved into the interval (w ≥ 1; any d)")
+    p.add_argument("--n-nodes", type=int, default=None,
+                   help="with --exact: Gauss–Hermite nodes per class dimension (default 64 for two Gaussians; "
+                        "48 / 20 for 2 / 3 class dimensions)")
     p.add_argument("--grids", action="store_true",
                    help="with --exact: practitioners' grids inside the unguided window, and the exact cost of "
                         "4-32 steps (final class frequency, CE profile) per grid")

@@ -57,8 +57,8 @@ from gmmtheory._checks import check_count, check_nonnegative, check_positive
 from gmmtheory._precision import in_float64
 from gmmtheory.dynamics.grid import check_interval
 from gmmtheory.guided_law.coordinates import ClassLine, class_line, log_posterior, w_effective
-from gmmtheory.guided_law.law import default_sigmas
 from gmmtheory.guided_law.profile import GuidedLaw, final_statistics, rates
+from gmmtheory.guided_law.sigma_grid import reported_sigmas
 
 try:  # optional: limits BLAS threads during the solve (see _one_blas_thread)
     from threadpoolctl import threadpool_limits
@@ -286,9 +286,7 @@ def sde_law_fp(mixture, *, w: float = 1.0, interval=None, label="prior", process
         raise ValueError(f"order must be one of {_ORDERS}; got {order!r}")
     if not isinstance(error_check, bool):
         raise ValueError(f"error_check must be a bool; got {error_check!r}")
-    sig = default_sigmas(process, T) if sigmas is None else np.asarray(sigmas, float)
-    if sig.ndim != 1 or sig.size < 2 or np.any(np.diff(sig) >= 0) or np.any(sig < 0) or not np.all(np.isfinite(sig)):
-        raise ValueError(f"sigmas must be a finite, strictly decreasing 1-D grid ≥ 0 of ≥ 2 points; got {sigmas!r}")
+    sig = reported_sigmas(sigmas, process, T)
     t_start = time.perf_counter()
     ce, ent = np.zeros(sig.size), np.zeros(sig.size)
     ce_c = np.zeros(sig.size)

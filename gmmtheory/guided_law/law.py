@@ -6,14 +6,16 @@ import math
 
 import numpy as np
 
-from gmmtheory._checks import check_choice, check_nonnegative, check_positive
+from gmmtheory._checks import check_choice, check_count, check_nonnegative, check_positive
 from gmmtheory._precision import in_float64
-from gmmtheory.dynamics.grid import check_interval, default_T, make_grid
+from gmmtheory.dynamics.grid import check_interval, make_grid
 from gmmtheory.guided_law.chains import propagate
 from gmmtheory.guided_law.coordinates import class_line
 from gmmtheory.guided_law.flow import ode_law, sde_law
+from gmmtheory.guided_law.fokker_planck import sde_law_fp
 from gmmtheory.guided_law.profile import GuidedLaw, final_statistics, rates
-from gmmtheory.processes import OU, check_process
+from gmmtheory.guided_law.sigma_grid import reported_sigmas
+from gmmtheory.processes import OU
 
 __all__ = ["guided_law", "sampler_law"]
 
@@ -69,29 +71,27 @@ def sampler_law(mixture, *, sampler: str = "sde", n_steps: int = 64, w: float = 
                      err, settings)
 
 
-def default_sigmas(process=None, T=None) -> np.ndarray:
-    """The σ̃ grid of ``guided_law``: σ̃_T, a log grid 80 … 0.002 (65 points), then 0."""
-    proc = OU() if process is None else check_process(process)
-    T = default_T(proc) if T is None else check_positive("T", T)
-    a, s = float(proc.alpha(T)), float(proc.sigma(T))
-    top = s / a
-    body = np.geomspace(80.0, 0.002, 65)
-    return np.concatenate([[top], body[body < top], [0.0]])
-
-
 @in_float64
 def guided_law(mixture, *, sampler: str = "ode", w: float = 1.0, interval=None, label="prior", process=None,
-               T=None, sigmas=None, dy: float = 0.1, m: int = 2) -> GuidedLaw:
+               T=None, sigmas=None, dy: float = 0.1, engine: str = "fokker_planck", m: int = 2) -> GuidedLaw:
     """Law of the class coordinate under the continuous-time guided reverse SDE or probability-flow ODE (``flow``;
     the same at equal σ̃ = σ/a in every process, which only sets the start σ̃_T = σ(T)/a(T)). ``sigmas``: the
-    decreasing reported σ̃ grid (first = start; default ``default_sigmas``); "sde": Richardson extrapolation of
-    exact EM laws with m, 2m, 4m steps per interval (cost grows like 1/σ_min; error estimate in ``error``)."""
+    decreasing reported σ̃ grid (first = start; default ``sigma_grid.default_sigmas``).
+
+    "ode": the initial quadrature (node spacing ``dy`` class sd) moved along the characteristics.
+    "sde", ``engine="fokker_planck"`` (default): ``fokker_planck.sde_law_fp`` with its defaults (CE error ~1e-11,
+    cost about independent of d for w ≥ 1). ``engine="richardson"``: Richardson extrapolation of exact EM laws with
+    m, 2m, 4m steps per reported interval (cost grows like 1/σ_min; its ``error`` estimate is unreliable on coarse
+    reported grids at large w, e.g. CE off by 1.36 at w = 3 on the default grid: kept only as an independent check
+    on fine grids). ``dy`` and ``m`` are not used by the Fokker–Planck engine."""
     sampler = check_choice("sampler", sampler, ("sde", "ode"))
+    engine = check_choice("engine", engine, ("fokker_planck", "richardson"))
     line, w, iv, targets = _common(mixture, w, interval, label)
     dy = check_positive("dy", dy)
-    sig = default_sigmas(process, T) if sigmas is None else np.asarray(sigmas, float)
-    if sig.ndim != 1 or sig.size < 2 or np.any(np.diff(sig) >= 0) or np.any(sig < 0) or not np.all(np.isfinite(sig)):
-        raise ValueError(f"sigmas must be a finite, strictly decreasing 1-D grid ≥ 0 of ≥ 2 points; got {sigmas!r}")
+    m = check_count("m", m, 1)
+    sig = reported_sigmas(sigmas, process, T)
+    if sampler == "sde" and engine == "fokker_planck":
+        return sde_law_fp(mixture, w=w, interval=interval, label=label, sigmas=sig)
     ce, ent = np.zeros(sig.size), np.zeros(sig.size)
     laws, err = [], 0.0
     for z, pz in targets:
@@ -106,4 +106,6 @@ def guided_law(mixture, *, sampler: str = "ode", w: float = 1.0, interval=None, 
         ent += pz * r["entropy"]
         laws.append((z, pz, y, wt))
     settings = {"kind": "continuous", "sampler": sampler, "w": w, "interval": iv, "label": label, "dy": dy}
+    if sampler == "sde":
+        settings.update(engine="richardson", m=m)
     return _assemble(line, sig, ce, ent, laws, 1.0, float(sig[-1]) ** 2, err, settings)

@@ -62,10 +62,10 @@ from scipy.optimize import brentq
 
 from gmmtheory._checks import check_count, check_nonnegative, check_positive
 from gmmtheory._precision import in_float64
-from gmmtheory.dynamics.grid import check_interval, default_T
+from gmmtheory.dynamics.grid import check_interval
+from gmmtheory.guided_law.sigma_grid import reported_sigmas
 from gmmtheory.mixture import GaussianMixture, Partition, check_partition
 from gmmtheory.presets import build_preset
-from gmmtheory.processes import OU, check_process
 from gmmtheory.reduction import reduce_mixture, reduction_reason
 
 __all__ = ["ClassPlane", "MulticlassLaw", "class_plane", "multiclass_law", "multiclass_redistribution", "profile_marks"]
@@ -365,22 +365,6 @@ def _check_label(label: object, K: int) -> object:
     return int(label)
 
 
-def _check_sigmas(sigmas: object, process, T) -> np.ndarray:
-    if sigmas is None:
-        proc = OU() if process is None else check_process(process)
-        T = default_T(proc) if T is None else check_positive("T", T)
-        top = float(proc.sigma(T)) / float(proc.alpha(T))
-        body = np.geomspace(80.0, 0.002, 65)
-        return np.concatenate([[top], body[body < top], [0.0]])
-    try:
-        sig = np.asarray(sigmas, float)
-    except (TypeError, ValueError):
-        raise ValueError(f"sigmas must be a 1-D array of noise levels; got {sigmas!r}") from None
-    if sig.ndim != 1 or sig.size < 2 or not np.all(np.isfinite(sig)) or np.any(sig < 0) or np.any(np.diff(sig) >= 0):
-        raise ValueError(f"sigmas must be a finite, strictly decreasing 1-D grid ≥ 0 of ≥ 2 points; got {sigmas!r}")
-    return sig
-
-
 @in_float64
 def multiclass_law(mixture, *, w: float = 1.0, interval=None, label="prior", partition: Partition | None = None,
                    process=None, T=None, sigmas=None, n_nodes: int | None = None, rtol: float = 1e-9,
@@ -394,7 +378,7 @@ def multiclass_law(mixture, *, w: float = 1.0, interval=None, label="prior", par
         label: target class z, or "prior" (the labelled laws averaged with weights π_z).
         partition: groups for the profiles (CE of the target's group, entropy of the group posterior); guidance is
             always towards the class z. None: the classes.
-        process, T: set the start σ_T = σ(T)/a(T) of the default grid (``guided_law.default_sigmas``: σ_T, a log grid
+        process, T: set the start σ_T = σ(T)/a(T) of the default grid (``sigma_grid.default_sigmas``: σ_T, a log grid
             80 … 0.002, then 0); sigmas: the reported decreasing σ grid instead (first = start, may end in 0).
         n_nodes: Gauss–Hermite nodes per dimension (default 96 / 48 / 20 for r = 1 / 2 / 3); rtol: Radau tolerance
             (atol = rtol, η is in class-sd units).
@@ -406,7 +390,7 @@ def multiclass_law(mixture, *, w: float = 1.0, interval=None, label="prior", par
     iv = (0.0, math.inf) if interval is None else check_interval(interval)
     label = _check_label(label, plane.K)
     part = check_partition(partition, plane.K)
-    sig = _check_sigmas(sigmas, process, T)
+    sig = reported_sigmas(sigmas, process, T)
     n = DEFAULT_NODES[plane.r] if n_nodes is None else check_count("n_nodes", n_nodes, 2)
     rtol = check_positive("rtol", rtol)
     if not rtol < 1e-2:

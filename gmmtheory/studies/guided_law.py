@@ -1,11 +1,12 @@
-"""The paper's two open problems answered exactly for two Gaussians (docs/open_problems.md), at the sizes "smoke" |
-"quick" | "full".
+"""The paper's two open problems answered exactly for two Gaussians, three classes and the hierarchy
+(docs/open_problems.md, docs/guided_law.md), at the sizes "smoke" | "quick" | "full".
 
 (a) ``redistribution_study``: how CFG redistributes the cross-entropy CE(σ) = E_{q_w}[−log p_t(z | x_t)] as a
     function of w, d and the guidance interval — shift of the half-entropy time (OU time t = ½ log(1 + σ²) and
     log σ), ratio of the 10–90 % windows, ratio of the peak rates dCE/dt, and the share of the CE drop produced
     inside the interval (guided − unguided = how much production moves in), from the exact guided probability-flow
     law (``guided_law.universal.universal_flow``). ``first_order_shift``: the small-(w − 1) law Δt ≈ c (w − 1).
+    ``multiclass_study``: the same measures for three classes and the hierarchy preset (``guided_law.multiclass``).
 (b) ``grid_study``: the share of each practitioner's grid (``sampler_grids``) inside the unguided semantic window
     (FWHM of dH/dt and the 10–90 % window) and the exact cost of a few steps: the error of the final class frequency
     and the largest error of the CE profile on the grid, against the continuous-time law.
@@ -24,23 +25,31 @@ from scipy.optimize import brentq
 from gmmtheory._checks import check_positive
 from gmmtheory._sizes import Size, check_size
 from gmmtheory.guidance import EDM2_INTERVAL, information_inside, ou_time_to_sigma, profile_landmarks
+from gmmtheory.guided_law.multiclass import multiclass_redistribution
 from gmmtheory.guided_law.universal import q_of_sigma, sampler_flow, sigma_of_q, universal_flow
 from gmmtheory.sampler_grids import GRID_FAMILIES, grid_catalogue, make_sampler_grid, window_fractions
 
 __all__ = ["GUIDED_LAW_SIZES", "GuidedLawStudy", "first_order_shift", "grid_study", "guided_law_experiments",
-           "redistribution_study", "unguided_windows"]
+           "multiclass_study", "redistribution_study", "unguided_windows"]
 
 LOG2 = math.log(2.0)
 INTERVALS = ("all", "edm2", "window", "before", "after")
+_MC_SMOKE = {"presets": ("hierarchical",), "ws": (1.0, 3.0), "ds": (1_000_000,), "intervals": ("all",),
+             "n_nodes": 8, "n_eval": 25, "rtol": 1e-6}
+_MC_QUICK = {"presets": ("hierarchical",), "ws": (1.0, 3.0), "ds": (1_000_000,), "intervals": ("all", "window"),
+             "n_nodes": 12, "n_eval": 41, "rtol": 1e-6}
+_MC_FULL = {"presets": ("kclasses", "hierarchical"), "ws": (1.0, 1.5, 2.0, 3.0, 5.0, 10.0), "ds": (1_000_000,),
+            "intervals": ("all", "window"), "n_nodes": 24, "n_eval": 121, "rtol": 1e-7}
 GUIDED_LAW_SIZES: dict[str, dict] = {
     "smoke": {"ws": (1.0, 2.0), "ds": (10, 10_000), "intervals": ("all", "window"), "n_nodes": 32, "n_eval": 241,
-              "families": ("edm", "ddim"), "steps": (4, 8), "grid_ds": (100,), "grid_ws": (1.0, 3.0)},
+              "families": ("edm", "ddim"), "steps": (4, 8), "grid_ds": (100,), "grid_ws": (1.0, 3.0),
+              "multiclass": _MC_SMOKE},
     "quick": {"ws": (1.0, 1.5, 2.0, 3.0, 5.0, 10.0), "ds": (10, 100, 10_000, 1_000_000), "intervals": INTERVALS,
-              "n_nodes": 48, "n_eval": 401, "families": GRID_FAMILIES, "steps": (4, 8, 16, 32),
-              "grid_ds": (100, 1_000_000), "grid_ws": (1.0, 3.0)},
+              "n_nodes": 96, "n_eval": 401, "families": GRID_FAMILIES, "steps": (4, 8, 16, 32),
+              "grid_ds": (100, 1_000_000), "grid_ws": (1.0, 3.0), "multiclass": _MC_QUICK},
     "full": {"ws": (1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0), "ds": (10, 100, 1_000, 10_000, 100_000, 1_000_000),
-             "intervals": INTERVALS, "n_nodes": 48, "n_eval": 401, "families": GRID_FAMILIES, "steps": (4, 8, 16, 32),
-             "grid_ds": (10, 100, 10_000, 1_000_000), "grid_ws": (1.0, 3.0)},
+             "intervals": INTERVALS, "n_nodes": 96, "n_eval": 401, "families": GRID_FAMILIES, "steps": (4, 8, 16, 32),
+             "grid_ds": (10, 100, 10_000, 1_000_000), "grid_ws": (1.0, 3.0), "multiclass": _MC_FULL},
 }
 
 
@@ -60,11 +69,12 @@ def _q_grid(q_max: float, n: int, extra=()) -> np.ndarray:
     return np.unique(np.concatenate([np.geomspace(1e-4, q_max, n), [q for q in extra if 1e-4 < q <= q_max]]))
 
 
-def unguided_windows(m: float, *, n_eval: int = 501) -> dict:
+def unguided_windows(m: float, *, n_eval: int = 501, n_nodes: int = 96) -> dict:
     """Landmarks of the unguided H (two Gaussians of half-gap m) in OU time and the σ windows: "fwhm" (FWHM of
-    dH/dt) and "w1090" (between the 10 % and 90 % levels of H), each (σ_lo, σ_hi)."""
+    dH/dt) and "w1090" (between the 10 % and 90 % levels of H), each (σ_lo, σ_hi). ``n_nodes`` Gauss–Hermite nodes
+    (96: H to ~1e-7)."""
     q = _q_grid(m * m, n_eval)
-    f = universal_flow(1.0, q, n_nodes=16)
+    f = universal_flow(1.0, q, n_nodes=n_nodes)
     lm = profile_landmarks(sigma_of_q(q, m), f.ce, np.zeros_like(f.ce), LOG2)
     return {"landmarks": lm,
             "fwhm": (ou_time_to_sigma(lm["fwhm_lo"]), ou_time_to_sigma(lm["fwhm_hi"])),
@@ -225,26 +235,46 @@ def grid_study(ds=(100,), families=("edm", "ddim"), steps=(4, 8), ws=(1.0, 3.0),
     return {"catalogue": cat_rows, "cost": cost_rows, "windows": windows}
 
 
+# ================================================================================= (a) three classes, hierarchy
+def multiclass_study(presets=("kclasses", "hierarchical"), ws=(1.0, 3.0), ds=(1_000_000,), intervals=("all",), *,
+                     n_nodes: int | None = None, n_eval: int = 121, rtol: float = 1e-7) -> list[dict]:
+    """(a) beyond two classes: ``guided_law.multiclass_redistribution`` rows (exact guided probability-flow law,
+    label "prior", guidance towards the class; "window" = the unguided FWHM of that d) for each preset ("kclasses":
+    three classes; "hierarchical": 2 × 2, profiled for the partitions classes / coarse / sub), concatenated."""
+    for p in presets:
+        if p not in ("two", "kclasses", "hierarchical"):
+            raise ValueError(f"presets must be among ('two', 'kclasses', 'hierarchical'); got {p!r}")
+    rows = []
+    for p in presets:
+        rows += multiclass_redistribution(p, ws=ws, ds=ds, intervals=intervals, n_nodes=n_nodes, n_eval=n_eval,
+                                          rtol=rtol)
+    return rows
+
+
 # ==================================================================================================== together
 @dataclass(frozen=True, repr=False)
 class GuidedLawStudy:
-    """(a) ``redistribution`` rows, the ``first_order`` law per interval kind, (b) ``grids`` (``grid_study``), and
-    the ``config``."""
+    """(a) ``redistribution`` rows (two Gaussians), the ``first_order`` law per interval kind, ``multiclass`` rows
+    (``multiclass_study``: three classes, the hierarchy), (b) ``grids`` (``grid_study``), and the ``config``."""
 
     config: dict
     redistribution: list[dict]
     first_order: dict
     grids: dict = field(default_factory=dict)
+    multiclass: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"config": self.config, "redistribution": self.redistribution, "first_order": self.first_order,
-                "grids": self.grids}
+                "multiclass": self.multiclass, "grids": self.grids}
 
     def to_markdown(self) -> str:
-        """The three tables (redistribution, grid catalogue, grid cost) as Markdown."""
+        """The tables (redistribution, first-order law, three classes / hierarchy, grid catalogue, grid cost) as
+        Markdown."""
         parts = ["### Entropy redistribution", _table(self.redistribution),
                  "### First-order law Δt ≈ c (w − 1)", _table([{"interval": k, **v} for k, v in
                                                               self.first_order.items()], 5)]
+        if self.multiclass:
+            parts += ["### Three classes and the hierarchy", _table(self.multiclass)]
         if self.grids:
             parts += ["### Grids inside the unguided window", _table(self.grids["catalogue"]),
                       "### Cost of few steps (exact)", _table(self.grids["cost"])]
@@ -255,7 +285,8 @@ class GuidedLawStudy:
 
 
 def guided_law_experiments(size: Size = "full", *, config: dict | None = None) -> GuidedLawStudy:
-    """Both studies at ``size`` (``GUIDED_LAW_SIZES``) or with an explicit ``config`` of the same keys."""
+    """Both studies at ``size`` (``GUIDED_LAW_SIZES``) or with an explicit ``config`` of the same keys (its
+    "multiclass" entry: the ``multiclass_study`` arguments, or None to skip it)."""
     cfg = dict(GUIDED_LAW_SIZES[check_size(size)] if config is None else config)
     red = redistribution_study(cfg["ws"], cfg["ds"], cfg["intervals"], n_nodes=cfg["n_nodes"], n_eval=cfg["n_eval"])
     m = math.sqrt(max(cfg["ds"])) * 0.5
@@ -263,4 +294,7 @@ def guided_law_experiments(size: Size = "full", *, config: dict | None = None) -
     fwhm_q = (m * m * math.exp(-2 * lm["fwhm_hi"]), m * m * math.exp(-2 * lm["fwhm_lo"]))
     fo = {iv: first_order_shift(_q_interval(iv, m, fwhm_q)) for iv in ("all", "window", "before", "after")}
     grids = grid_study(cfg["grid_ds"], cfg["families"], cfg["steps"], cfg["grid_ws"], n_nodes=cfg["n_nodes"])
-    return GuidedLawStudy(cfg, red, fo, grids)
+    mc = cfg.get("multiclass")
+    multi = [] if not mc else multiclass_study(mc["presets"], mc["ws"], mc["ds"], mc["intervals"],
+                                               n_nodes=mc["n_nodes"], n_eval=mc["n_eval"], rtol=mc["rtol"])
+    return GuidedLawStudy(cfg, red, fo, grids, multi)

@@ -84,13 +84,25 @@ def test_exact_em_law_converges_to_it_at_first_order(two, fp_w3, interval):
 @pytest.mark.slow
 @pytest.mark.parametrize("interval", [None, (0.3, 1.5)])
 def test_agrees_with_the_richardson_engine_within_its_error(two, interval):
-    """``guided_law(sampler="sde")`` (Richardson extrapolation of exact EM laws, m = 4) on a short grid: CE within its
-    reported error estimate (an independent method)."""
+    """``guided_law(sampler="sde", engine="richardson")`` (Richardson extrapolation of exact EM laws, m = 4) on a
+    short grid: CE within its reported error estimate (an independent method)."""
     sig = np.geomspace(3.0, 0.05, 13)
-    ref = guided_law(two, sampler="sde", w=3.0, label=0, sigmas=sig, m=4, interval=interval)
+    ref = guided_law(two, sampler="sde", engine="richardson", w=3.0, label=0, sigmas=sig, m=4, interval=interval)
     fp = sde_law_fp(two, w=3.0, label=0, sigmas=sig, interval=interval)
     assert np.max(np.abs(fp.ce - ref.ce)) <= ref.error
     assert fp.error < 1e-6
+
+
+def test_guided_law_sde_runs_the_fokker_planck_engine(two):
+    """``guided_law(sampler="sde")`` is ``sde_law_fp`` (the default engine): the same curves and statistics."""
+    sig = np.geomspace(3.0, 0.05, 7)
+    a = guided_law(two, sampler="sde", w=3.0, label=0, sigmas=sig, interval=(0.3, 1.5))
+    b = sde_law_fp(two, w=3.0, label=0, sigmas=sig, interval=(0.3, 1.5))
+    assert a.settings["engine"] == "fokker_planck"
+    np.testing.assert_array_equal(a.ce, b.ce)
+    assert (a.overshoot, a.var_ratio, a.error) == (b.overshoot, b.var_ratio, b.error)
+    with pytest.raises(ValueError, match="engine"):
+        guided_law(two, sampler="sde", engine="euler")
 
 
 def test_bad_inputs(two):

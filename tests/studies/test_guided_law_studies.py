@@ -18,7 +18,12 @@ from gmmtheory.sampler_grids import (
     window_fractions,
 )
 from gmmtheory.schedules import edm_sigma_grid
-from gmmtheory.studies.guided_law import first_order_shift, guided_law_experiments, redistribution_study
+from gmmtheory.studies.guided_law import (
+    first_order_shift,
+    guided_law_experiments,
+    multiclass_study,
+    redistribution_study,
+)
 
 
 def test_ddpm_linear_alpha_bar_closed_form():
@@ -112,4 +117,20 @@ def test_smoke_study_runs():
     s = guided_law_experiments("smoke")
     d = s.as_dict()
     assert d["redistribution"] and d["grids"]["catalogue"] and d["grids"]["cost"]
-    assert "Entropy redistribution" in s.to_markdown()
+    assert "Entropy redistribution" in s.to_markdown() and "Three classes and the hierarchy" in s.to_markdown()
+    assert {r["partition"] for r in d["multiclass"]} == {"classes", "coarse", "sub"}
+
+
+def test_multiclass_study_on_two_gaussians_matches_the_universal_engine():
+    """``multiclass_study(("two",))`` (tensor Gauss–Hermite characteristics in y, ``guided_law.multiclass``) against
+    ``redistribution_study`` (the d-free ODE in q, ``universal``): two independent engines, the same full-CFG shift,
+    window and peak-rate ratios (measured differences 4e-7 / 3e-5 / 6e-5; the ratios carry each engine's σ-grid
+    interpolation error)."""
+    a = {r["w"]: r for r in multiclass_study(("two",), (1.0, 3.0), (1_000_000,), ("all",), n_nodes=32,
+                                             n_eval=241)}
+    b = {r["w"]: r for r in redistribution_study((1.0, 3.0), (1_000_000,), ("all",), n_nodes=64)}
+    assert abs(a[3.0]["shift_t"] - b[3.0]["shift_t"]) < 1e-5
+    assert abs(a[3.0]["window_ratio_t"] - b[3.0]["window_ratio_t"]) < 3e-4
+    assert abs(a[3.0]["peak_ratio_t"] - b[3.0]["peak_ratio_t"]) < 5e-4
+    with pytest.raises(ValueError, match="presets"):
+        multiclass_study(("nope",))
