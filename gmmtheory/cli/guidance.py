@@ -16,6 +16,7 @@ from pathlib import Path
 
 from gmmtheory.cli.options import SIGMA_DEFINITION, add_format_args, emit, list_type, prepare_out
 from gmmtheory.dynamics import SAMPLERS
+from gmmtheory.guided_law.multiclass import REDISTRIBUTION_INTERVALS
 from gmmtheory.report.guidance import profiles_figure
 from gmmtheory.studies.guidance import INTERVALS, WS, GuidanceStudy, default_mixtures, guidance_study
 from gmmtheory.studies.guided_law import grid_study, multiclass_study, redistribution_study
@@ -58,7 +59,6 @@ def _dims(spec: str) -> tuple[int, ...]:
 
 
 EXACT_PRESETS = ("two", "kclasses", "hierarchical")
-MULTICLASS_INTERVALS = ("all", "window")
 
 
 def _exact_presets(preset: str | None) -> tuple[str, ...]:
@@ -73,13 +73,15 @@ def cmd_exact(args: argparse.Namespace, intervals: tuple[str, ...]) -> int:
     bad_w = [w for w in args.w if w < 1]
     if bad_w:
         raise ValueError(f"--exact needs guidance scales --w ≥ 1; got {bad_w}")
-    if args.n_nodes is not None and args.n_nodes < 2:
-        raise ValueError(f"--n-nodes must be an integer ≥ 2; got {args.n_nodes}")
+    least = 8 if "two" in presets else 2  # universal_flow needs ≥ 8 Gauss–Hermite nodes, multiclass_law ≥ 2
+    if args.n_nodes is not None and args.n_nodes < least:
+        raise ValueError(f"--n-nodes must be an integer ≥ {least} for --preset {args.preset or 'two'}; "
+                         f"got {args.n_nodes}")
     multi = [p for p in presets if p != "two"]
-    mc_intervals = tuple(v for v in intervals if v in MULTICLASS_INTERVALS)
+    mc_intervals = tuple(v for v in intervals if v in REDISTRIBUTION_INTERVALS)
     if multi and not mc_intervals:
         raise ValueError(f"--preset {args.preset} (three classes, hierarchy) supports --intervals "
-                         f"{', '.join(MULTICLASS_INTERVALS)} only; got {','.join(intervals)}")
+                         f"{', '.join(REDISTRIBUTION_INTERVALS)} only; got {','.join(intervals)}")
     if args.grids and "two" not in presets:
         raise ValueError("--grids is computed for two Gaussians: use --preset two or all")
     out_dir = prepare_out(args.out)

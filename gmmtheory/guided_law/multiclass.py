@@ -494,6 +494,7 @@ def profile_marks(law: MulticlassLaw) -> dict:
 
 STUDY_PRESETS = {"two": {}, "kclasses": {"K": 3}, "hierarchical": {}}
 STUDY_PARTITIONS = {"two": ("classes",), "kclasses": ("classes",), "hierarchical": ("classes", "coarse", "sub")}
+REDISTRIBUTION_INTERVALS = ("all", "window")  # full CFG; the unguided FWHM window of that d
 
 
 @in_float64
@@ -520,8 +521,8 @@ def multiclass_redistribution(preset: str = "kclasses", *, ws=(1.0, 1.5, 2.0, 3.
         if not (np.isfinite(w) and w >= 0):
             raise ValueError(f"ws must be guidance scales ≥ 0; got {w!r}")
     for iv in intervals:
-        if iv not in ("all", "window"):
-            raise ValueError(f"intervals must be among ('all', 'window'); got {iv!r}")
+        if iv not in REDISTRIBUTION_INTERVALS:
+            raise ValueError(f"intervals must be among {REDISTRIBUTION_INTERVALS}; got {iv!r}")
     ds = [check_count("d", d) for d in ds]
     q_start = check_positive("q_start", q_start)
     n_eval = check_count("n_eval", n_eval, 8)

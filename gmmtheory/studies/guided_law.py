@@ -25,7 +25,7 @@ from scipy.optimize import brentq
 from gmmtheory._checks import check_positive
 from gmmtheory._sizes import Size, check_size
 from gmmtheory.guidance import EDM2_INTERVAL, information_inside, ou_time_to_sigma, profile_landmarks
-from gmmtheory.guided_law.multiclass import multiclass_redistribution
+from gmmtheory.guided_law.multiclass import STUDY_PRESETS, multiclass_redistribution
 from gmmtheory.guided_law.universal import q_of_sigma, sampler_flow, sigma_of_q, universal_flow
 from gmmtheory.sampler_grids import GRID_FAMILIES, grid_catalogue, make_sampler_grid, window_fractions
 
@@ -242,8 +242,8 @@ def multiclass_study(presets=("kclasses", "hierarchical"), ws=(1.0, 3.0), ds=(1_
     label "prior", guidance towards the class; "window" = the unguided FWHM of that d) for each preset ("kclasses":
     three classes; "hierarchical": 2 × 2, profiled for the partitions classes / coarse / sub), concatenated."""
     for p in presets:
-        if p not in ("two", "kclasses", "hierarchical"):
-            raise ValueError(f"presets must be among ('two', 'kclasses', 'hierarchical'); got {p!r}")
+        if p not in STUDY_PRESETS:
+            raise ValueError(f"presets must be among {tuple(STUDY_PRESETS)}; got {p!r}")
     rows = []
     for p in presets:
         rows += multiclass_redistribution(p, ws=ws, ds=ds, intervals=intervals, n_nodes=n_nodes, n_eval=n_eval,

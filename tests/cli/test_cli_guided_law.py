@@ -42,5 +42,7 @@ def test_guidance_exact_multiclass_bad_inputs(capsys):
     assert "--grids" in capsys.readouterr().err
     assert main(["guidance", "--exact", "--n-nodes", "1", "--d", "10"]) == 2
     assert "--n-nodes" in capsys.readouterr().err
+    assert main(["guidance", "--exact", "--n-nodes", "4", "--d", "10"]) == 2  # two Gaussians need ≥ 8 nodes
+    assert "--n-nodes must be an integer ≥ 8" in capsys.readouterr().err
     assert main(["guidance", "--n-nodes", "8"]) == 2
     assert "--exact" in capsys.readouterr().err
